@@ -1,0 +1,66 @@
+#pragma once
+// Every setting pixelmill reads, with its compiled-in default.
+// The same struct is filled, in order of increasing precedence, from the defaults
+// below, an optional TOML file, PIXELMILL_<SECTION>_<KEY> environment variables and
+// command-line flags (see load.hpp). config/pixelmill.toml documents each key.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace pixelmill::config {
+
+// Where image work (decode, resize, encode) runs. Only cpu_pool is for production;
+// the other two reproduce the classic starvation traps so they can be measured.
+enum class OffloadMode {
+  cpu_pool,  // dedicated CPU threads; I/O threads only wait
+  io_pool,   // posted onto the I/O threads: parallel, but starves I/O
+  inline_,   // run in the handler: blocks its I/O thread
+};
+
+enum class LogFormat { text, json };
+
+struct ServerSettings {
+  std::string address = "127.0.0.1";  // from server.listen = "ADDR:PORT"
+  std::uint16_t port = 8080;           // 0 = ephemeral (tests)
+  std::size_t max_connections = 10'000;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 32 * 1024 * 1024;
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(20)};
+};
+
+struct RuntimeSettings {
+  unsigned io_threads = 0;   // 0 = auto: 1 on <= 2 cores, else 2
+  unsigned cpu_threads = 0;  // 0 = auto: every core
+  std::size_t cpu_queue_length = 0;  // 0 = auto: 4 jobs per CPU thread
+  OffloadMode offload = OffloadMode::cpu_pool;
+  std::chrono::milliseconds heartbeat_period{10};
+  std::chrono::milliseconds stall_threshold{50};
+  std::chrono::milliseconds job_deadline{std::chrono::seconds(30)};
+};
+
+struct StorageSettings {
+  std::filesystem::path data_dir = "./data";
+};
+
+struct LogSettings {
+  std::string level = "info";  // trace | debug | info | warn | error | critical | off
+  LogFormat format = LogFormat::text;
+};
+
+struct Settings {
+  ServerSettings server;
+  RuntimeSettings runtime;
+  StorageSettings storage;
+  LogSettings log;
+};
+
+// Resolves the "auto" (0) values against the machine's core count.
+Settings resolve_auto(Settings s, unsigned hardware_threads);
+
+}  // namespace pixelmill::config

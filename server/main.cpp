@@ -1,0 +1,43 @@
+// pixelmill: settings in, service up, wait for SIGTERM/SIGINT, drain, exit 0.
+#include <cstdio>
+#include <exception>
+
+#include "pixelmill/config/load.hpp"
+#include "pixelmill/runtime/log.hpp"
+#include "pixelmill/runtime/signals.hpp"
+#include "pixelmill/server/service.hpp"
+
+#include <thread>
+
+int main(int argc, char** argv) {
+  using namespace pixelmill;
+  config::LoadResult loaded;
+  try {
+    loaded = config::load_from_process(argc, argv);
+  } catch (const config::ConfigError& e) {
+    std::fprintf(stderr, "pixelmill: %s\n", e.what());
+    return 2;
+  }
+  if (loaded.action == config::Action::help) {
+    std::fputs(config::help_text().c_str(), stdout);
+    return 0;
+  }
+  if (loaded.action == config::Action::version) {
+    std::printf("pixelmill %.*s\n", static_cast<int>(config::version().size()), config::version().data());
+    return 0;
+  }
+  const auto settings = config::resolve_auto(loaded.settings, std::thread::hardware_concurrency());
+  runtime::configure_logging(settings.log);
+  const runtime::ShutdownSignals signals;  // before any thread starts
+  try {
+    server::Service service(settings);
+    service.start();
+    const int signal = signals.wait();
+    runtime::log_event(spdlog::level::info, "shutdown signal", {runtime::log_number("signal", signal)});
+    service.shutdown();
+  } catch (const std::exception& e) {
+    runtime::log_event(spdlog::level::critical, "fatal", {{"error", e.what()}});
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,151 @@
+#include "dispatch.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include <boost/url/parse.hpp>
+
+#include "pixelmill/config/load.hpp"
+#include "pixelmill/runtime/errors.hpp"
+#include "pixelmill/runtime/log.hpp"
+#include "pixelmill/server/problem.hpp"
+
+namespace pixelmill::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view unmatched_route = "unmatched";
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(random()));
+  return text;
+}
+
+// A client's X-Request-Id is kept when it is short and plain, so it can be
+// correlated across services without letting clients inject into our logs.
+std::string request_id_of(const Request* request) {
+  if (request != nullptr) {
+    const auto given = (*request)["X-Request-Id"];
+    const bool plain = !given.empty() && given.size() <= 128 &&
+                       given.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                               "0123456789-_.:") == std::string_view::npos;
+    if (plain) return std::string(given);
+  }
+  return new_request_id();
+}
+
+HttpError to_http_error(std::exception_ptr error) {
+  using http::status;
+  try {
+    std::rethrow_exception(error);
+  } catch (const HttpError& e) {
+    return e;
+  } catch (const runtime::Overloaded& e) {
+    return {status::service_unavailable, "overloaded",
+            "All CPU threads are busy and the queue is full; retry shortly.", e.what(),
+            {{http::field::retry_after, "1"}}};
+  } catch (const runtime::DeadlineExceeded& e) {
+    return {status::gateway_timeout, "deadline-exceeded",
+            "The job waited longer than its deadline for a CPU thread.", e.what()};
+  } catch (const runtime::JobCancelled& e) {
+    return {status::service_unavailable, "cancelled",
+            "The request was cancelled because the service is shutting down.", e.what(),
+            {{http::field::retry_after, "1"}}};
+  } catch (const std::exception& e) {
+    return {status::internal_server_error, "internal", "Internal server error.", e.what()};
+  } catch (...) {
+    return {status::internal_server_error, "internal", "Internal server error.",
+            "unknown exception"};
+  }
+}
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+void finish(ServerState& state, Response& res, const Request* request, std::string_view route,
+            const std::string& request_id, Clock::time_point start) {
+  static const std::string server_header = "pixelmill/" + std::string(config::version());
+  res.set(http::field::server, server_header);
+  res.set("X-Request-Id", request_id);
+  const std::size_t bytes = res.body().size();
+  if (request != nullptr && request->method() == http::verb::head) {
+    res.body().clear();  // Content-Length still announces the GET body's size
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const std::string method = request ? std::string(request->method_string()) : "-";
+  const auto status = static_cast<unsigned>(res.result());
+  state.metrics.record_request(route.empty() ? unmatched_route : route, method, status, seconds);
+  runtime::log_event(
+      spdlog::level::info, "access",
+      {{"method", method},
+       {"path", request ? std::string(path_of(request->target())) : "-"},
+       {"route", std::string(route.empty() ? unmatched_route : route)},
+       runtime::log_number("status", status),
+       runtime::log_number("bytes", static_cast<double>(bytes)),
+       runtime::log_number("duration_ms", seconds * 1000),
+       {"request_id", request_id}});
+}
+
+Response error_response(const HttpError& error, const Request* request,
+                        const std::string& request_id) {
+  const auto level = static_cast<unsigned>(error.status()) >= 500 ? spdlog::level::err
+                                                                  : spdlog::level::debug;
+  runtime::log_event(level, "request failed",
+                     {runtime::log_number("status", static_cast<unsigned>(error.status())),
+                      {"problem", error.slug()},
+                      {"error", error.what()},
+                      {"request_id", request_id}});
+  const std::string_view instance = request ? path_of(request->target()) : std::string_view{};
+  return problem_response(error, instance, request_id, request ? request->version() : 11);
+}
+
+}  // namespace
+
+Response reject(ServerState& state, const HttpError& error, const Request* request) {
+  const auto start = Clock::now();
+  const std::string request_id = request_id_of(request);
+  Response res = error_response(error, request, request_id);
+  finish(state, res, request, {}, request_id, start);
+  return res;
+}
+
+boost::asio::awaitable<Response> dispatch(ServerState& state, const Request& request) {
+  const auto start = Clock::now();
+  const std::string request_id = request_id_of(&request);
+  std::string_view route;
+  std::exception_ptr failure;
+  Response res;
+  try {
+    const auto target = boost::urls::parse_origin_form(request.target());
+    if (!target) {
+      throw HttpError(http::status::bad_request, "bad-target",
+                      "The request target is not a valid origin-form URL.");
+    }
+    auto match = state.router.match(request.method(), target->encoded_path());
+    route = match.route;
+    if (match.route.empty()) {
+      throw HttpError(http::status::not_found, "not-found", "No resource at this path.");
+    }
+    if (match.handler == nullptr) {
+      throw HttpError(http::status::method_not_allowed, "method-not-allowed",
+                      "This resource does not support " + std::string(request.method_string()) +
+                          "; allowed: " + match.allow + ".",
+                      {}, {{http::field::allow, match.allow}});
+    }
+    RequestContext ctx{request, request_id, route, std::move(match.params), state.offloader};
+    res = co_await (*match.handler)(ctx);
+  } catch (...) {
+    failure = std::current_exception();  // no co_await inside a handler block
+  }
+  if (failure) res = error_response(to_http_error(failure), &request, request_id);
+  finish(state, res, &request, route, request_id, start);
+  co_return res;
+}
+
+}  // namespace pixelmill::server

@@ -1,0 +1,142 @@
+#include "pixelmill/server/service.hpp"
+
+#include <mutex>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+
+#include "health_routes.hpp"
+#include "pixelmill/runtime/cpu_pool.hpp"
+#include "pixelmill/runtime/io_pool.hpp"
+#include "pixelmill/runtime/log.hpp"
+#include "pixelmill/runtime/opencv_backend.hpp"
+#include "pixelmill/runtime/runtime_metrics.hpp"
+#include "pixelmill/runtime/starvation_monitor.hpp"
+#include "server_state.hpp"
+#include "session.hpp"
+
+namespace pixelmill::server {
+
+namespace asio = boost::asio;
+
+struct Service::Parts {
+  explicit Parts(const config::Settings& s)
+      : settings(s),
+        runtime_metrics(registry),
+        cpu({s.runtime.cpu_threads, s.runtime.cpu_queue_length}, runtime_metrics),
+        opencv(cpu),
+        io(std::make_unique<runtime::IoPool>(s.runtime.io_threads)),
+        offloader(cpu, *io, runtime_metrics, s.runtime.offload, s.runtime.job_deadline),
+        monitor(std::make_unique<runtime::StarvationMonitor>(
+            *io, runtime_metrics,
+            runtime::MonitorOptions{s.runtime.heartbeat_period, s.runtime.stall_threshold})),
+        state(std::make_shared<ServerState>(s.server, *io, offloader, registry)) {
+    runtime_metrics.set_pool_sizes(io->size(), cpu.size(), cpu.queue_capacity());
+    add_health_routes(*state, registry);
+  }
+
+  void stop_pools() {
+    monitor->stop();
+    cpu.stop();  // queued jobs complete as cancelled; their callers are resumed
+    io->stop();
+  }
+
+  config::Settings settings;
+  runtime::MetricsRegistry registry;
+  runtime::RuntimeMetrics runtime_metrics;
+  runtime::CpuPool cpu;
+  runtime::OpenCvBackendGuard opencv;
+  std::unique_ptr<runtime::IoPool> io;
+  runtime::Offloader offloader;
+  std::unique_ptr<runtime::StarvationMonitor> monitor;
+  std::shared_ptr<ServerState> state;
+  std::mutex lifecycle;
+  bool started = false;
+  bool stopped = false;
+};
+
+Service::Service(const config::Settings& settings) : parts_(std::make_unique<Parts>(settings)) {}
+
+Service::~Service() {
+  shutdown();
+  // I/O objects die before their contexts; then the contexts, which destroys any
+  // coroutine frame still suspended, while everything those frames reference lives.
+  parts_->monitor.reset();
+  parts_->state->acceptor.reset();
+  parts_->io.reset();
+}
+
+Router& Service::router() { return parts_->state->router; }
+runtime::Offloader& Service::offloader() { return parts_->offloader; }
+runtime::MetricsRegistry& Service::metrics() { return parts_->registry; }
+
+void Service::start() {
+  std::lock_guard lock(parts_->lifecycle);
+  if (parts_->started) return;
+  auto& state = *parts_->state;
+  const auto& server = parts_->settings.server;
+  const asio::ip::tcp::endpoint endpoint{asio::ip::make_address(server.address), server.port};
+  state.acceptor.emplace(parts_->io->context(0));
+  state.acceptor->open(endpoint.protocol());
+  state.acceptor->set_option(asio::socket_base::reuse_address(true));
+  state.acceptor->bind(endpoint);
+  state.acceptor->listen(asio::socket_base::max_listen_connections);
+
+  asio::co_spawn(parts_->io->context(0), run_listener(parts_->state), [](std::exception_ptr error) {
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      runtime::log_event(spdlog::level::critical, "listener failed", {{"error", e.what()}});
+    }
+  });
+  parts_->monitor->start();
+  parts_->io->start();
+  parts_->started = true;
+  runtime::log_event(spdlog::level::info, "listening",
+                     {{"address", server.address},
+                      runtime::log_number("port", port()),
+                      runtime::log_number("io_threads", parts_->io->size()),
+                      runtime::log_number("cpu_threads", parts_->cpu.size()),
+                      runtime::log_number("cpu_queue", static_cast<double>(parts_->cpu.queue_capacity()))});
+}
+
+std::uint16_t Service::port() const {
+  const auto& acceptor = parts_->state->acceptor;
+  return acceptor && acceptor->is_open() ? acceptor->local_endpoint().port() : 0;
+}
+
+void Service::shutdown() {
+  std::lock_guard lock(parts_->lifecycle);
+  if (parts_->stopped) return;
+  parts_->stopped = true;
+  if (!parts_->started) {
+    parts_->stop_pools();
+    return;
+  }
+  auto state = parts_->state;
+  const auto drain_timeout = parts_->settings.server.drain_timeout;
+  runtime::log_event(spdlog::level::info, "draining",
+                     {runtime::log_number("connections", static_cast<double>(state->sessions.size())),
+                      runtime::log_number("drain_timeout_ms", static_cast<double>(drain_timeout.count()))});
+  // Stage 1: stop accepting, make /readyz fail, close idle connections; requests in
+  // flight finish and their connections close after the response.
+  state->draining.store(true);
+  asio::post(parts_->io->context(0), [state] {
+    boost::system::error_code ec;
+    state->acceptor->close(ec);
+  });
+  state->sessions.emit(asio::cancellation_type::total);
+  if (!state->sessions.wait_empty(drain_timeout)) {
+    // Stage 2: the drain timed out; cancel everything left, bounded.
+    runtime::log_event(spdlog::level::warn, "drain timed out, cancelling",
+                       {runtime::log_number("connections", static_cast<double>(state->sessions.size()))});
+    state->sessions.emit(asio::cancellation_type::terminal);
+    state->sessions.wait_empty(std::chrono::seconds(2));
+  }
+  parts_->stop_pools();
+  runtime::log_event(spdlog::level::info, "stopped", {});
+}
+
+}  // namespace pixelmill::server
