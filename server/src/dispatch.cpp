@@ -94,8 +94,11 @@ void finish(ServerState& state, Response& res, const Request* request, std::stri
 
 Response error_response(const HttpError& error, const Request* request,
                         const std::string& request_id) {
-  const auto level = static_cast<unsigned>(error.status()) >= 500 ? spdlog::level::err
-                                                                  : spdlog::level::debug;
+  // 500 is our bug; other 5xx are load or shutdown conditions; 4xx are the client's.
+  const auto code = static_cast<unsigned>(error.status());
+  const auto level = code == 500 ? spdlog::level::err
+                     : code > 500 ? spdlog::level::warn
+                                  : spdlog::level::debug;
   runtime::log_event(level, "request failed",
                      {runtime::log_number("status", static_cast<unsigned>(error.status())),
                       {"problem", error.slug()},

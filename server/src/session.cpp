@@ -157,20 +157,27 @@ asio::awaitable<bool> serve_one(ServerState& state, beast::tcp_stream& stream,
   co_return keep_alive;
 }
 
+// A session ends by exception only when cancelled at shutdown (expected) or on a
+// bug (logged loudly).
+void log_session_failure(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const boost::system::system_error& e) {
+    const bool cancelled = e.code() == asio::error::operation_aborted;
+    runtime::log_event(cancelled ? spdlog::level::debug : spdlog::level::err,
+                       cancelled ? "session cancelled" : "session failed", {{"error", e.what()}});
+  } catch (const std::exception& e) {
+    runtime::log_event(spdlog::level::err, "session failed", {{"error", e.what()}});
+  }
+}
+
 void spawn_session(const std::shared_ptr<ServerState>& state, tcp::socket socket) {
   auto executor = socket.get_executor();
   auto member = state->sessions.join(executor);
   asio::co_spawn(executor, run_session(state, std::move(socket)),
                  asio::bind_cancellation_slot(
                      member->signal.slot(), [state, member](std::exception_ptr error) {
-                       if (error) {
-                         try {
-                           std::rethrow_exception(error);
-                         } catch (const std::exception& e) {
-                           runtime::log_event(spdlog::level::err, "session failed",
-                                              {{"error", e.what()}});
-                         }
-                       }
+                       if (error) log_session_failure(error);
                        state->sessions.leave(member);
                      }));
 }

@@ -2,11 +2,6 @@
 // for --help, --version and invalid settings (exit status 2, one stderr line).
 
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,9 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "child_process.hpp"
 #include "pixelmill/config/load.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -28,81 +22,14 @@ struct Outcome {
   std::string err;
 };
 
-// The parent's environment without PIXELMILL_* (so the developer's own settings
-// cannot leak into a test), plus `extra` ("NAME=value").
-std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (!std::string_view(*e).starts_with("PIXELMILL_")) env.emplace_back(*e);
-  }
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
-}
-
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-// Reads both pipes until the child closes them or the deadline passes.
-bool drain(int out_fd, int err_fd, Outcome& outcome, std::chrono::steady_clock::time_point deadline) {
-  pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-  std::string* sinks[2] = {&outcome.out, &outcome.err};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buffer[4096];
-      const auto n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n > 0) {
-        sinks[i]->append(buffer, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        fds[i].fd = -1;  // poll() ignores negative descriptors
-        --open_fds;
-      }
-    }
-  }
-  return true;
-}
-
-Outcome run_pixelmill(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-  Outcome outcome;
-  int out_pipe[2];
-  int err_pipe[2];
-  REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
-  REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
-
-  std::vector<std::string> argv_strings = {PIXELMILL_BINARY};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  auto env_strings = child_environment(extra_env);
-  auto argv = pointers(argv_strings);
-  auto envp = pointers(env_strings);
-  pid_t pid = 0;
-  const int spawned = ::posix_spawn(&pid, PIXELMILL_BINARY, &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  REQUIRE_MESSAGE(spawned == 0, "cannot run " << PIXELMILL_BINARY);
-
+// ChildProcess drops inherited PIXELMILL_* variables: only `env` reaches the binary.
+Outcome run_pixelmill(std::vector<std::string> args, const pixelmill::test::ChildProcess::Env& env = {}) {
+  args.insert(args.begin(), PIXELMILL_BINARY);
+  pixelmill::test::ChildProcess child(std::move(args), env);
   // Every case here should exit at once; a child still running means it started serving.
-  const bool finished = drain(out_pipe[0], err_pipe[0], outcome, std::chrono::steady_clock::now() + std::chrono::seconds(10));
-  if (!finished) ::kill(pid, SIGKILL);
-  ::close(out_pipe[0]);
-  ::close(err_pipe[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  CHECK_MESSAGE(finished, "pixelmill did not exit within 10 s");
-  if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
-  return outcome;
+  const auto exit_code = child.wait(std::chrono::seconds(10));
+  CHECK_MESSAGE(child.finished(), "pixelmill did not exit within 10 s");
+  return {exit_code.value_or(-1), child.stdout_text(), child.stderr_text()};
 }
 
 // A configuration error is reported as exactly one line on stderr.
@@ -139,14 +66,14 @@ TEST_CASE("an invalid flag value exits 2 with one line naming key and value") {
 }
 
 TEST_CASE("an invalid environment variable exits 2 naming it") {
-  const auto o = run_pixelmill({}, {"PIXELMILL_RUNTIME_OFFLOAD=bogus"});
+  const auto o = run_pixelmill({}, {{"PIXELMILL_RUNTIME_OFFLOAD", "bogus"}});
   check_one_error_line(o);
   CHECK_CONTAINS(o.err, "PIXELMILL_RUNTIME_OFFLOAD (runtime.offload)");
   CHECK_CONTAINS(o.err, "\"bogus\"");
 }
 
 TEST_CASE("an unknown environment variable of a known section exits 2") {
-  const auto o = run_pixelmill({}, {"PIXELMILL_SERVER_LISTN=127.0.0.1:1"});
+  const auto o = run_pixelmill({}, {{"PIXELMILL_SERVER_LISTN", "127.0.0.1:1"}});
   check_one_error_line(o);
   CHECK_CONTAINS(o.err, "PIXELMILL_SERVER_LISTN");
 }

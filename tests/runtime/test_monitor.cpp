@@ -14,7 +14,8 @@ namespace asio = boost::asio;
 namespace {
 
 asio::awaitable<void> block_300ms(runtime::Offloader& offloader) {
-  co_await offloader.run([] { std::this_thread::sleep_for(300ms); });
+  auto job = [] { std::this_thread::sleep_for(300ms); };
+  co_await offloader.run(job);
 }
 
 // Runs one 300 ms job in `mode` under a 10 ms heartbeat; returns /metrics text.

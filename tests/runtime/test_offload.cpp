@@ -28,25 +28,29 @@ struct Threads {
 
 asio::awaitable<Threads> where_things_run(runtime::Offloader& offloader) {
   Threads t;
-  t.job_cpu = co_await offloader.run([&t] {
+  auto job = [&t] {
     t.job_io = IoPool::current_thread_index();
     return CpuPool::current_thread_index();
-  });
+  };
+  t.job_cpu = co_await offloader.run(job);
   t.resumed_io = IoPool::current_thread_index();
   co_return t;
 }
 
 asio::awaitable<int> throwing_job(runtime::Offloader& offloader) {
-  co_return co_await offloader.run([]() -> int { throw std::runtime_error("boom in job"); });
+  auto job = []() -> int { throw std::runtime_error("boom in job"); };
+  co_return co_await offloader.run(job);
 }
 
 asio::awaitable<void> wait_for(runtime::Offloader& offloader, std::shared_future<void> gate) {
-  co_await offloader.run([gate] { gate.wait(); });
+  auto job = [gate] { gate.wait(); };
+  co_await offloader.run(job);
 }
 
 asio::awaitable<void> record_run(runtime::Offloader& offloader, std::atomic<bool>& ran,
                                  CpuPool::Clock::time_point deadline) {
-  co_await offloader.run([&ran] { ran = true; }, deadline);
+  auto job = [&ran] { ran = true; };
+  co_await offloader.run(job, deadline);
 }
 
 }  // namespace

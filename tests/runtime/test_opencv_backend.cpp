@@ -28,7 +28,7 @@ std::size_t process_threads() {
 }
 
 asio::awaitable<std::set<int>> parallel_stripes(runtime::Offloader& offloader) {
-  co_return co_await offloader.run([] {
+  auto job = [] {
     std::mutex mutex;
     std::set<int> threads;
     cv::parallel_for_(cv::Range(0, 64), [&](const cv::Range& range) {
@@ -43,7 +43,8 @@ asio::awaitable<std::set<int>> parallel_stripes(runtime::Offloader& offloader) {
     cv::resize(big, small, cv::Size(300, 200), 0, 0, cv::INTER_AREA);
     threads.insert(small.cols == 300 ? -100 : -200);
     return threads;
-  });
+  };
+  co_return co_await offloader.run(job);
 }
 
 }  // namespace

@@ -18,10 +18,11 @@ class DeadlineExceeded : public std::runtime_error {
   DeadlineExceeded() : std::runtime_error("job deadline passed before it started") {}
 };
 
-// The requester went away (or the service is shutting down) before the job started.
+// The requester went away, or the service is shutting down: the caller stops
+// waiting; a job not yet started is dropped.
 class JobCancelled : public std::runtime_error {
  public:
-  JobCancelled() : std::runtime_error("job cancelled before it started") {}
+  JobCancelled() : std::runtime_error("job cancelled: requester gone or shutting down") {}
 };
 
 }  // namespace pixelmill::runtime

@@ -1,7 +1,8 @@
 #pragma once
 // The seam between the I/O pool and the CPU pool:
 //
-//   Result r = co_await offloader.run([=] { return decode_resize_encode(...); });
+//   auto job = [=] { return decode_resize_encode(...); };
+//   Result r = co_await offloader.run(job);
 //
 // The calling coroutine suspends; the job runs where runtime.offload says (the CPU
 // pool in production); the coroutine resumes on its own executor (the connection's
@@ -51,11 +52,31 @@ auto invoke_for_value(F& fn) {
   }
 }
 
+// The completion signature the awaitable sees: no value for void jobs.
+template <class R>
+struct Completion {
+  using signature = void(std::exception_ptr, R);
+  template <class Handler>
+  static void invoke(Handler&& handler, std::exception_ptr error, std::optional<R>&& value) {
+    std::move(handler)(error, value ? std::move(*value) : R{});
+  }
+};
+template <>
+struct Completion<void> {
+  using signature = void(std::exception_ptr);
+  template <class Handler>
+  static void invoke(Handler&& handler, std::exception_ptr error, std::optional<std::monostate>&&) {
+    std::move(handler)(error);
+  }
+};
+
 // Shared by the job (on a worker thread), the cancellation slot and the completion
 // (on the caller's executor). `completed_` makes sure the handler runs exactly once.
-template <class Value, class Handler>
-class OffloadState : public std::enable_shared_from_this<OffloadState<Value, Handler>> {
+template <class R, class Handler>
+class OffloadState : public std::enable_shared_from_this<OffloadState<R, Handler>> {
  public:
+  using Value = ValueOf<R>;
+
   explicit OffloadState(Handler handler)
       : work_(boost::asio::prefer(boost::asio::get_associated_executor(handler),
                                   boost::asio::execution::outstanding_work.tracked)),
@@ -81,7 +102,7 @@ class OffloadState : public std::enable_shared_from_this<OffloadState<Value, Han
       self->handler_.reset();
       auto slot = boost::asio::get_associated_cancellation_slot(handler);
       if (slot.is_connected()) slot.clear();  // drops the slot's reference to us
-      std::move(handler)(error, std::move(value));
+      Completion<R>::invoke(std::move(handler), error, std::move(value));
     });
   }
 
@@ -108,32 +129,29 @@ class Offloader {
   config::OffloadMode mode() const { return mode_; }
   CpuPool& cpu_pool() { return cpu_; }
 
+  // The job is taken by lvalue reference and moved from. Why not by value: g++ 12
+  // destroys a temporary with a non-trivial destructor twice when it appears in a
+  // co_await expression (the GCC bug 100611 family), and `co_await run([=] {...})`
+  // is exactly that: a capturing lambda's captures freed twice. Requiring a named
+  // job turns the trap into a compile error:
+  //   auto job = [=] { return work(); };
+  //   auto result = co_await offloader.run(job);
   template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F&>> run(F job) {
-    return run(std::move(job), Clock::now() + default_deadline_);
+  boost::asio::awaitable<std::invoke_result_t<F&>> run(F& job) {
+    return run(job, Clock::now() + default_deadline_);
   }
 
   template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F&>> run(F job, Clock::time_point deadline) {
+  boost::asio::awaitable<std::invoke_result_t<F&>> run(F& job, Clock::time_point deadline) {
     using R = std::invoke_result_t<F&>;
-    using Value = detail::ValueOf<R>;
-    if (mode_ == config::OffloadMode::inline_) {
-      // The trap, on purpose: the job runs on this I/O thread and freezes it.
-      auto value = count_outcome([&] { return detail::invoke_for_value(job); });
-      if constexpr (!std::is_void_v<R>) {
-        co_return value;
-      } else {
-        co_return;
-      }
-    }
-    std::optional<Value> value =
-        co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
-                                             void(std::exception_ptr, std::optional<Value>)>(
-            [this, deadline](auto handler, auto fn) {
-              initiate<Value>(std::move(handler), std::move(fn), deadline);
-            },
-            boost::asio::use_awaitable, std::move(job));
-    if constexpr (!std::is_void_v<R>) co_return std::move(*value);
+    static_assert(std::is_void_v<R> || std::is_default_constructible_v<R>,
+                  "an offloaded job's result must be default-constructible");
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                       typename detail::Completion<R>::signature>(
+        [this, deadline](auto handler, F fn) {
+          initiate<R>(std::move(handler), std::move(fn), deadline);
+        },
+        boost::asio::use_awaitable, std::move(job));
   }
 
  private:
@@ -149,9 +167,9 @@ class Offloader {
     }
   }
 
-  template <class Value, class Handler, class F>
+  template <class R, class Handler, class F>
   void initiate(Handler handler, F fn, Clock::time_point deadline) {
-    auto state = std::make_shared<detail::OffloadState<Value, Handler>>(std::move(handler));
+    auto state = std::make_shared<detail::OffloadState<R, Handler>>(std::move(handler));
     state->watch_cancellation();
     // std::function needs a copyable callable; the job itself may be move-only.
     auto shared_fn = std::make_shared<F>(std::move(fn));
@@ -174,7 +192,11 @@ class Offloader {
         state->complete(std::current_exception(), std::nullopt);
       }
     };
-    if (mode_ == config::OffloadMode::io_pool) {
+    if (mode_ == config::OffloadMode::inline_) {
+      // The trap, on purpose: the job runs right here, on the awaiting I/O thread;
+      // only its completion is posted.
+      job.fn(JobFate::run);
+    } else if (mode_ == config::OffloadMode::io_pool) {
       // The other trap: parallel, but every I/O thread that runs a job is frozen.
       boost::asio::post(io_.next_context(), [job = std::move(job)] { job.fn(JobFate::run); });
     } else if (!cpu_.try_submit(std::move(job))) {

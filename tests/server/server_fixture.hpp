@@ -1,0 +1,58 @@
+#pragma once
+// The real service on an ephemeral 127.0.0.1 port, plus two test-only routes:
+// GET /test/wait (a CPU job that blocks until the test releases it) and
+// POST /test/echo (answers with the body's size).
+
+#include <future>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "http_client.hpp"
+#include "metrics_text.hpp"
+#include "pixelmill/server/http_error.hpp"
+#include "pixelmill/server/service.hpp"
+#include "test_settings.hpp"
+
+namespace pixelmill::test {
+
+struct ServerFixture {
+  explicit ServerFixture(const config::Settings& settings = test_settings()) : service(settings) {
+    auto gate = release.get_future().share();
+    service.router().add(
+        http::verb::get, "/test/wait",
+        [gate](server::RequestContext& ctx) -> boost::asio::awaitable<server::Response> {
+          auto job = [gate] { gate.wait(); };
+          co_await ctx.offloader.run(job);
+          co_return server::make_response(ctx, http::status::ok, "released", "text/plain");
+        });
+    service.router().add(
+        http::verb::post, "/test/echo",
+        [](server::RequestContext& ctx) -> boost::asio::awaitable<server::Response> {
+          co_return server::make_response(ctx, http::status::ok,
+                                          std::to_string(ctx.request.body().size()), "text/plain");
+        });
+    service.start();
+  }
+  ~ServerFixture() {
+    if (!released) release.set_value();
+  }
+
+  void open_gate() {
+    released = true;
+    release.set_value();
+  }
+  HttpClient client() { return HttpClient(service.port()); }
+  std::string metrics() { return client().get("/metrics").body(); }
+  double metric(std::string_view series) { return value(metrics(), series); }
+
+  std::promise<void> release;
+  bool released = false;
+  server::Service service;
+};
+
+inline boost::json::object json_body(const StringResponse& res) {
+  return boost::json::parse(res.body()).as_object();
+}
+
+}  // namespace pixelmill::test
