@@ -53,6 +53,24 @@ asio::awaitable<void> record_run(runtime::Offloader& offloader, std::atomic<bool
   co_await offloader.run(job, deadline);
 }
 
+// One CPU thread, held by a job until unblock(): later jobs wait in the queue.
+struct BlockedPool : test::RuntimeFixture {
+  BlockedPool() : RuntimeFixture(config::OffloadMode::cpu_pool, {.threads = 1, .queue_length = 2}) {
+    io.start();
+    blocker = asio::co_spawn(io.context(0), wait_for(offloader, release.get_future().share()),
+                             asio::use_future);
+  }
+  ~BlockedPool() {
+    if (blocker.valid()) unblock();  // a failed check must not leave the thread held
+  }
+  void unblock() {
+    release.set_value();
+    blocker.get();
+  }
+  std::promise<void> release;
+  std::future<void> blocker;
+};
+
 }  // namespace
 
 TEST_CASE("cpu_pool: the job runs on a CPU thread, the caller resumes on its I/O thread") {
@@ -100,29 +118,20 @@ TEST_CASE("a full queue fails the call at once with Overloaded") {
 }
 
 TEST_CASE("a job past its deadline before it starts never runs; the caller gets DeadlineExceeded") {
-  test::RuntimeFixture f(config::OffloadMode::cpu_pool, {.threads = 1, .queue_length = 2});
-  f.io.start();
-  std::promise<void> release;
-  auto blocker = asio::co_spawn(f.io.context(0), wait_for(f.offloader, release.get_future().share()),
-                                asio::use_future);
+  BlockedPool f;
   std::atomic<bool> ran{false};
   auto late = asio::co_spawn(f.io.context(0),
                              record_run(f.offloader, ran, CpuPool::Clock::now() + 30ms),
                              asio::use_future);
   std::this_thread::sleep_for(150ms);
-  release.set_value();
-  blocker.get();
+  f.unblock();
   CHECK_THROWS_AS(late.get(), runtime::DeadlineExceeded);
   CHECK_FALSE(ran);
   CHECK(f.value(R"(pixelmill_cpu_jobs_total{outcome="cancelled"})") == 1);
 }
 
 TEST_CASE("cancelling the awaiting coroutine drops its queued job unrun") {
-  test::RuntimeFixture f(config::OffloadMode::cpu_pool, {.threads = 1, .queue_length = 2});
-  f.io.start();
-  std::promise<void> release;
-  auto blocker = asio::co_spawn(f.io.context(0), wait_for(f.offloader, release.get_future().share()),
-                                asio::use_future);
+  BlockedPool f;
   std::atomic<bool> ran{false};
   asio::cancellation_signal signal;
   auto cancelled = asio::co_spawn(
@@ -132,8 +141,7 @@ TEST_CASE("cancelling the awaiting coroutine drops its queued job unrun") {
   asio::post(f.io.context(0), [&] { signal.emit(asio::cancellation_type::terminal); });
   // The caller resumes at once, while the job is still queued behind the blocker.
   CHECK_THROWS_AS(cancelled.get(), runtime::JobCancelled);
-  release.set_value();
-  blocker.get();
+  f.unblock();
   REQUIRE(test::wait_until([&] { return f.cpu.queue_depth() == 0; }));
   f.cpu.stop();
   CHECK_FALSE(ran);

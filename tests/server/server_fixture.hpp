@@ -5,6 +5,7 @@
 
 #include <future>
 #include <string>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "pixelmill/server/http_error.hpp"
 #include "pixelmill/server/service.hpp"
 #include "test_settings.hpp"
+#include "wait_until.hpp"
 
 namespace pixelmill::test {
 
@@ -43,6 +45,17 @@ struct ServerFixture {
     release.set_value();
   }
   HttpClient client() { return HttpClient(service.port()); }
+
+  // Starts `count` GET /test/wait requests, each on its own connection, and waits
+  // until `queued` of them sit in the CPU queue. They finish after open_gate().
+  std::vector<std::future<StringResponse>> occupy_cpu(int count, double queued) {
+    std::vector<std::future<StringResponse>> requests;
+    for (int i = 0; i < count; ++i) {
+      requests.push_back(std::async(std::launch::async, [this] { return client().get("/test/wait"); }));
+    }
+    wait_until([&] { return metric("pixelmill_cpu_queue_depth") == queued; });
+    return requests;
+  }
   std::string metrics() { return client().get("/metrics").body(); }
   double metric(std::string_view series) { return value(metrics(), series); }
 

@@ -146,16 +146,13 @@ TEST_CASE("a full CPU queue answers 503 with Retry-After at once") {
   settings.runtime.cpu_threads = 1;
   settings.runtime.cpu_queue_length = 1;
   test::ServerFixture f(settings);
-  auto running = std::async(std::launch::async, [&] { return f.client().get("/test/wait"); });
-  auto queued = std::async(std::launch::async, [&] { return f.client().get("/test/wait"); });
-  REQUIRE(test::wait_until([&] { return f.metric("pixelmill_cpu_queue_depth") == 1; }));
+  auto waiting = f.occupy_cpu(2, 1);  // one running, one queued: full
   auto refused = f.client().get("/test/wait");
   CHECK(refused.result() == status::service_unavailable);
   CHECK(refused[field::retry_after] == "1");
   CHECK(problem_type(refused) == "urn:pixelmill:problem:overloaded");
   f.open_gate();
-  CHECK(running.get().result() == status::ok);
-  CHECK(queued.get().result() == status::ok);
+  for (auto& request : waiting) CHECK(request.get().result() == status::ok);
   const std::string text = f.metrics();
   CHECK(test::value(text, R"(pixelmill_cpu_jobs_total{outcome="rejected"})") == 1);
   CHECK(test::value(text, R"(pixelmill_cpu_jobs_total{outcome="done"})") == 2);

@@ -50,16 +50,13 @@ TEST_CASE("GET /readyz is 200 normally and 503 while the CPU queue is full") {
   CHECK(ready.result() == status::ok);
   CHECK(ready.body() == R"({"status":"ready"})");
 
-  auto running = std::async(std::launch::async, [&] { return f.client().get("/test/wait"); });
-  auto queued = std::async(std::launch::async, [&] { return f.client().get("/test/wait"); });
-  REQUIRE(test::wait_until([&] { return f.metric("pixelmill_cpu_queue_depth") == 1; }));
+  auto waiting = f.occupy_cpu(2, 1);  // one running, one queued: full
   auto full = f.client().get("/readyz");
   CHECK(full.result() == status::service_unavailable);
   CHECK(full[field::content_type] == "application/problem+json");
   CHECK(test::json_body(full).at("detail") == "The CPU queue is full.");
   f.open_gate();
-  CHECK(running.get().body() == "released");
-  CHECK(queued.get().body() == "released");
+  for (auto& request : waiting) CHECK(request.get().body() == "released");
   CHECK(f.client().get("/readyz").result() == status::ok);
 }
 

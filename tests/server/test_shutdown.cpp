@@ -31,6 +31,21 @@ TEST_CASE("shutdown closes idle connections at once and lets an in-flight reques
   CHECK(stopping.wait_for(5s) == std::future_status::ready);
 }
 
+TEST_CASE("/readyz answers 503 to a request that arrives while draining") {
+  test::ServerFixture f;
+  auto client = f.client();
+  client.send_raw("GET /readyz HTTP/1.1\r\nHost: x\r\n");  // headers not finished yet
+  auto stopping = std::async(std::launch::async, [&] { f.service.shutdown(); });
+  std::this_thread::sleep_for(200ms);  // the drain has begun; this request is in flight
+  client.send_raw("\r\n");
+  auto res = client.read_response();
+  CHECK(res.result() == status::service_unavailable);
+  CHECK(test::json_body(res).at("detail") == "The service is shutting down.");
+  CHECK(res[field::retry_after] == "5");
+  CHECK_FALSE(res.keep_alive());
+  CHECK(stopping.wait_for(5s) == std::future_status::ready);
+}
+
 TEST_CASE("shutdown cancels what is left after server.drain_timeout") {
   auto settings = test::test_settings();
   settings.server.drain_timeout = 300ms;

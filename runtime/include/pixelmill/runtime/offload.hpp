@@ -96,13 +96,13 @@ class OffloadState : public std::enable_shared_from_this<OffloadState<R, Handler
 
   void complete(std::exception_ptr error, std::optional<Value> value) {
     if (completed_.exchange(true)) return;
-    boost::asio::post(work_, [self = this->shared_from_this(), error,
+    boost::asio::post(work_, [self = this->shared_from_this(), error = std::move(error),
                               value = std::move(value)]() mutable {
       auto handler = std::move(*self->handler_);
       self->handler_.reset();
       auto slot = boost::asio::get_associated_cancellation_slot(handler);
       if (slot.is_connected()) slot.clear();  // drops the slot's reference to us
-      Completion<R>::invoke(std::move(handler), error, std::move(value));
+      Completion<R>::invoke(std::move(handler), std::move(error), std::move(value));
     });
   }
 
@@ -185,12 +185,16 @@ class Offloader {
         case JobFate::shutdown:
           return state->complete(std::make_exception_ptr(JobCancelled{}), std::nullopt);
       }
+      std::exception_ptr error;
+      std::optional<detail::ValueOf<R>> value;
       try {
-        auto value = count_outcome([&] { return detail::invoke_for_value(*shared_fn); });
-        state->complete(nullptr, std::move(value));
+        value = count_outcome([&] { return detail::invoke_for_value(*shared_fn); });
       } catch (...) {
-        state->complete(std::current_exception(), std::nullopt);
+        error = std::current_exception();
       }
+      // Completed outside the handler and by move, so this thread holds no reference
+      // to the exception once the caller may see it: the caller's thread frees it.
+      state->complete(std::move(error), std::move(value));
     };
     if (mode_ == config::OffloadMode::inline_) {
       // The trap, on purpose: the job runs right here, on the awaiting I/O thread;
