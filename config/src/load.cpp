@@ -283,6 +283,7 @@ std::vector<KeyDescriptor> make_keys() {
   using S = Settings;
   using Srv = ServerSettings;
   using Rt = RuntimeSettings;
+  using Lim = LimitsSettings;
   const std::vector<Choice<OffloadMode>> offload_modes = {
       {"cpu_pool", OffloadMode::cpu_pool}, {"io_pool", OffloadMode::io_pool}, {"inline", OffloadMode::inline_}};
   std::vector<Choice<std::string>> levels;
@@ -326,6 +327,13 @@ std::vector<KeyDescriptor> make_keys() {
                  levels),
       choice_key({"log", "format", "--log-format", "log line format"}, Field{&S::log, &LogSettings::format},
                  formats),
+      integer_key({"limits", "max_source_pixels", "",
+                   "most pixels (width * height) of an uploaded image, read from its header before decoding"},
+                  Field{&S::limits, &Lim::max_source_pixels}, 1, 1'000'000'000),
+      integer_key({"limits", "max_source_dimension", "", "longest side of an uploaded image, in pixels"},
+                  Field{&S::limits, &Lim::max_source_dimension}, 1, 65535),
+      integer_key({"limits", "max_output_dimension", "", "largest output width or height a client may ask for"},
+                  Field{&S::limits, &Lim::max_output_dimension}, 1, 32768),
   };
 }
 

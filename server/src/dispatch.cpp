@@ -8,6 +8,9 @@
 #include <boost/url/parse.hpp>
 
 #include "pixelmill/config/load.hpp"
+#include "pixelmill/imaging/geometry.hpp"
+#include "pixelmill/imaging/image_error.hpp"
+#include "pixelmill/storage/storage_error.hpp"
 #include "pixelmill/runtime/errors.hpp"
 #include "pixelmill/runtime/log.hpp"
 #include "pixelmill/server/problem.hpp"
@@ -39,6 +42,30 @@ std::string request_id_of(const Request* request) {
   return new_request_id();
 }
 
+// The imaging layer writes messages for users (what was wrong, what is allowed), so
+// they are sent as the problem detail.
+HttpError image_error(const imaging::ImageError& e) {
+  using Kind = imaging::ImageError::Kind;
+  switch (e.kind()) {
+    case Kind::over_limit:
+      return {http::status::unprocessable_entity, "over-limit", e.what()};
+    case Kind::unsupported_format:
+      return {http::status::unsupported_media_type, "unsupported-format", e.what()};
+    case Kind::malformed:
+      return {http::status::unsupported_media_type, "malformed-image", e.what()};
+    case Kind::undecodable:
+      break;
+  }
+  return {http::status::unsupported_media_type, "undecodable-image", e.what()};
+}
+
+HttpError geometry_error(const imaging::GeometryError& e) {
+  if (!e.parameter().empty()) {
+    return {http::status::bad_request, "bad-parameter", e.what()};
+  }
+  return {http::status::unprocessable_entity, "over-limit", e.what()};
+}
+
 HttpError to_http_error(std::exception_ptr error) {
   using http::status;
   try {
@@ -56,6 +83,16 @@ HttpError to_http_error(std::exception_ptr error) {
     return {status::service_unavailable, "cancelled",
             "The request was cancelled because the service is shutting down.", e.what(),
             {{http::field::retry_after, "1"}}};
+  } catch (const imaging::ImageError& e) {
+    return image_error(e);
+  } catch (const imaging::GeometryError& e) {
+    return geometry_error(e);
+  } catch (const storage::StorageError& e) {
+    if (e.no_space()) {
+      return {status::insufficient_storage, "insufficient-storage",
+              "The image store is full; nothing was stored.", e.what()};
+    }
+    return {status::internal_server_error, "storage", "The image store failed.", e.what()};
   } catch (const std::exception& e) {
     return {status::internal_server_error, "internal", "Internal server error.", e.what()};
   } catch (...) {
@@ -118,7 +155,7 @@ Response reject(ServerState& state, const HttpError& error, const Request* reque
   return res;
 }
 
-boost::asio::awaitable<Response> dispatch(ServerState& state, const Request& request) {
+boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request) {
   const auto start = Clock::now();
   const std::string request_id = request_id_of(&request);
   std::string_view route;

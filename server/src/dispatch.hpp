@@ -9,7 +9,8 @@ namespace pixelmill::server {
 
 // Routes the request, runs its handler, turns every failure into problem+json,
 // sets the common headers, records metrics and writes the access-log line.
-boost::asio::awaitable<Response> dispatch(ServerState& state, const Request& request);
+// The handler may take the request body (by move): uploads are not copied.
+boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request);
 
 // An error answered before a request could be routed (431, 413, 400): same
 // headers, metrics and access log as dispatch().

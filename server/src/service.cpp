@@ -7,6 +7,9 @@
 #include <boost/asio/post.hpp>
 
 #include "health_routes.hpp"
+#include "image_routes.hpp"
+#include "pixelmill/server/image_metrics.hpp"
+#include "pixelmill/storage/image_store.hpp"
 #include "pixelmill/runtime/cpu_pool.hpp"
 #include "pixelmill/runtime/io_pool.hpp"
 #include "pixelmill/runtime/log.hpp"
@@ -31,9 +34,22 @@ struct Service::Parts {
         monitor(std::make_unique<runtime::StarvationMonitor>(
             *io, runtime_metrics,
             runtime::MonitorOptions{s.runtime.heartbeat_period, s.runtime.stall_threshold})),
-        state(std::make_shared<ServerState>(s.server, *io, offloader, registry)) {
+        state(std::make_shared<ServerState>(s.server, *io, offloader, registry)),
+        store(s.storage.data_dir),
+        image_metrics(registry) {
     runtime_metrics.set_pool_sizes(io->size(), cpu.size(), cpu.queue_capacity());
     add_health_routes(*state, registry);
+    add_image_routes(state->router, {store, source_limits(s.limits), s.limits.max_output_dimension,
+                                     runtime_metrics, image_metrics});
+    image_metrics.images_stored().Set(static_cast<double>(store.count()));
+    if (const auto removed = store.cleanup_temp_files(); removed > 0) {
+      runtime::log_event(spdlog::level::warn, "removed temp files left by a crash",
+                         {runtime::log_number("files", static_cast<double>(removed))});
+    }
+  }
+
+  static imaging::SourceLimits source_limits(const config::LimitsSettings& limits) {
+    return {limits.max_source_pixels, limits.max_source_dimension};
   }
 
   void stop_pools() {
@@ -51,6 +67,8 @@ struct Service::Parts {
   runtime::Offloader offloader;
   std::unique_ptr<runtime::StarvationMonitor> monitor;
   std::shared_ptr<ServerState> state;
+  storage::ImageStore store;
+  ImageMetrics image_metrics;
   std::mutex lifecycle;
   bool started = false;
   bool stopped = false;

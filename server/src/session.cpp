@@ -149,7 +149,7 @@ asio::awaitable<bool> serve_one(ServerState& state, beast::tcp_stream& stream,
     co_return false;
   }
 
-  const Request request = parser.release();
+  Request request = parser.release();
   Response res = co_await dispatch(state, request);
   const bool keep_alive = request.keep_alive() && !state.draining.load();
   res.keep_alive(keep_alive);

@@ -95,6 +95,9 @@ void check_same(const cfg::Settings& a, const cfg::Settings& b) {
   CHECK(a.storage.data_dir == b.storage.data_dir);
   CHECK(a.log.level == b.log.level);
   CHECK(a.log.format == b.log.format);
+  CHECK(a.limits.max_source_pixels == b.limits.max_source_pixels);
+  CHECK(a.limits.max_source_dimension == b.limits.max_source_dimension);
+  CHECK(a.limits.max_output_dimension == b.limits.max_output_dimension);
 }
 
 // One non-default value for every key, as text (env, --set) and as TOML.
@@ -122,6 +125,9 @@ const std::vector<KeyValue> non_defaults = {
     {"storage", "data_dir", "/var/lib/pixelmill", false},
     {"log", "level", "critical", false},
     {"log", "format", "json", false},
+    {"limits", "max_source_pixels", "1000000000", true},
+    {"limits", "max_source_dimension", "65535", true},
+    {"limits", "max_output_dimension", "1", true},
 };
 
 cfg::Settings expected_non_defaults() {
@@ -145,6 +151,9 @@ cfg::Settings expected_non_defaults() {
   s.storage.data_dir = "/var/lib/pixelmill";
   s.log.level = "critical";
   s.log.format = cfg::LogFormat::json;
+  s.limits.max_source_pixels = 1'000'000'000;
+  s.limits.max_source_dimension = 65535;
+  s.limits.max_output_dimension = 1;
   return s;
 }
 
@@ -171,6 +180,9 @@ TEST_CASE("no file, environment or flags gives the compiled-in defaults") {
   CHECK(r.settings.server.port == 8080);
   CHECK(r.settings.runtime.offload == cfg::OffloadMode::cpu_pool);
   CHECK(r.settings.runtime.stall_threshold == 50ms);
+  CHECK(r.settings.limits.max_source_pixels == 50'000'000);
+  CHECK(r.settings.limits.max_source_dimension == 32768);
+  CHECK(r.settings.limits.max_output_dimension == 8192);
 }
 
 TEST_CASE("precedence: defaults < file < environment < flags") {
@@ -331,7 +343,7 @@ TEST_CASE("invalid values name the key, the value and what is allowed") {
   }
   SUBCASE("unknown section in the file") {
     const auto message = file_error("[bogus]\nx = 1\n");
-    CHECK_CONTAINS(message, "bogus: unknown section (allowed: server, runtime, storage, log)");
+    CHECK_CONTAINS(message, "bogus: unknown section (allowed: server, runtime, storage, log, limits)");
   }
   SUBCASE("a key outside any section") {
     CHECK_CONTAINS(file_error("io_threads = 4\n"), "io_threads: unknown section");
@@ -361,6 +373,34 @@ TEST_CASE("invalid values name the key, the value and what is allowed") {
     CHECK_CONTAINS(error_of({"--max-connections", "0"}), "server.max_connections): \"0\" is out of range");
     CHECK_CONTAINS(error_of({"--cpu-queue-length", "100001"}), "\"100001\" is out of range");
     CHECK_CONTAINS(error_of({"--io-threads", "99999999999999999999999"}), "is out of range");
+  }
+  SUBCASE("limits: out of range and wrong type") {
+    CHECK(error_of({"--set", "limits.max_source_pixels=0"}) ==
+          "--set limits.max_source_pixels: \"0\" is out of range (allowed: integer 1..1000000000)");
+    CHECK(error_of({"--set", "limits.max_source_pixels=1000000001"}) ==
+          "--set limits.max_source_pixels: \"1000000001\" is out of range (allowed: integer 1..1000000000)");
+    CHECK(error_of({"--set", "limits.max_source_dimension=65536"}) ==
+          "--set limits.max_source_dimension: \"65536\" is out of range (allowed: integer 1..65535)");
+    CHECK(error_of({"--set", "limits.max_output_dimension=32769"}) ==
+          "--set limits.max_output_dimension: \"32769\" is out of range (allowed: integer 1..32768)");
+    CHECK(error_of({"--set", "limits.max_output_dimension=0"}) ==
+          "--set limits.max_output_dimension: \"0\" is out of range (allowed: integer 1..32768)");
+    CHECK(error_of({"--set", "limits.max_source_dimension=big"}) ==
+          "--set limits.max_source_dimension: \"big\" is not an integer (allowed: integer 1..65535)");
+    CHECK_CONTAINS(error_of({}, {{"PIXELMILL_LIMITS_MAX_SOURCE_PIXELS", "-5"}}),
+                   "PIXELMILL_LIMITS_MAX_SOURCE_PIXELS (limits.max_source_pixels): \"-5\" is out of range");
+    CHECK_CONTAINS(error_of({}, {{"PIXELMILL_LIMITS_MAX_OUTPUT_DIMENSION", "99999999999999999999999"}}),
+                   "(limits.max_output_dimension): \"99999999999999999999999\" is out of range");
+    CHECK_CONTAINS(file_error("[limits]\nmax_source_pixels = \"100\"\n"),
+                   "bad.toml:2: limits.max_source_pixels: \"100\" is a TOML string, not integer "
+                   "(allowed: integer 1..1000000000)");
+    CHECK_CONTAINS(file_error("[limits]\nmax_source_dimension = 1.5\n"),
+                   "limits.max_source_dimension: 1.5 is a TOML floating-point");
+    CHECK_CONTAINS(file_error("[limits]\nmax_output_dimension = 40000\n"),
+                   "bad.toml:2: limits.max_output_dimension: \"40000\" is out of range (allowed: integer 1..32768)");
+    CHECK_CONTAINS(file_error("[limits]\nmax_pixels = 1\n"),
+                   "limits.max_pixels = 1: unknown key (allowed in [limits]: max_source_pixels, "
+                   "max_source_dimension, max_output_dimension)");
   }
   SUBCASE("bad address") {
     CHECK_CONTAINS(error_of({"--set", "server.listen=999.1.1.1:80"}),
@@ -440,7 +480,7 @@ TEST_CASE("config/pixelmill.toml documents every key with its default") {
     CHECK_MESSAGE((key_at != std::string::npos && key_at < next_section), (section + "." + key));
     ++keys;
   }
-  CHECK(keys == 18);
+  CHECK(keys == 21);
 }
 
 TEST_CASE("resolve_auto fills the 0 = auto values from the core count") {
@@ -493,6 +533,9 @@ TEST_CASE("--help and --version") {
   }
   CHECK_CONTAINS(help, "runtime.heartbeat_period = 10ms");  // keys without a flag, with defaults
   CHECK_CONTAINS(help, "allowed: integer 0..64, 0 = auto");
+  CHECK_CONTAINS(help, "limits.max_source_pixels = 50000000");
+  CHECK_CONTAINS(help, "limits.max_source_dimension = 32768");
+  CHECK_CONTAINS(help, "limits.max_output_dimension = 8192");
 }
 
 TEST_CASE("load_from_process reads argv and the real environment") {

@@ -19,7 +19,8 @@
 namespace pixelmill::test {
 
 struct ServerFixture {
-  explicit ServerFixture(const config::Settings& settings = test_settings()) : service(settings) {
+  explicit ServerFixture(const config::Settings& settings = test_settings())
+      : data_dir(settings.storage.data_dir), service(settings) {
     auto gate = release.get_future().share();
     service.router().add(
         http::verb::get, "/test/wait",
@@ -38,6 +39,9 @@ struct ServerFixture {
   }
   ~ServerFixture() {
     if (!released) release.set_value();
+    service.shutdown();
+    std::error_code ignored;
+    std::filesystem::remove_all(data_dir, ignored);
   }
 
   void open_gate() {
@@ -59,6 +63,7 @@ struct ServerFixture {
   std::string metrics() { return client().get("/metrics").body(); }
   double metric(std::string_view series) { return value(metrics(), series); }
 
+  std::filesystem::path data_dir;
   std::promise<void> release;
   bool released = false;
   server::Service service;

@@ -53,11 +53,21 @@ struct LogSettings {
   LogFormat format = LogFormat::text;
 };
 
+// Caps on what one image request may cost. The source limits are checked against
+// the image header before any pixel is decoded, so a small upload that would decode
+// to gigabytes (a "decompression bomb") is refused cheaply.
+struct LimitsSettings {
+  std::uint64_t max_source_pixels = 50'000'000;  // width * height of an uploaded image
+  unsigned max_source_dimension = 32768;         // longest side of an uploaded image
+  unsigned max_output_dimension = 8192;          // largest w or h a client may ask for
+};
+
 struct Settings {
   ServerSettings server;
   RuntimeSettings runtime;
   StorageSettings storage;
   LogSettings log;
+  LimitsSettings limits;
 };
 
 // Resolves the "auto" (0) values against the machine's core count.

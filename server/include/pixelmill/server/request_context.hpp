@@ -14,7 +14,7 @@
 namespace pixelmill::server {
 
 struct RequestContext {
-  const Request& request;
+  Request& request;  // handlers may move the body out (uploads are not copied)
   std::string request_id;
   std::string_view route;  // the pattern, e.g. "/v1/images/{id}": metric label
   std::vector<std::pair<std::string, std::string>> params;

@@ -1,0 +1,161 @@
+// The image API over real HTTP, with real files from ../shared/testdata.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "server_fixture.hpp"
+
+using namespace pixelmill;
+using test::http::field;
+using test::http::status;
+using test::http::verb;
+
+namespace {
+
+std::string testdata(const std::string& name) {
+  std::ifstream in(std::string(PIXELMILL_SOURCE_DIR) + "/../shared/testdata/" + name, std::ios::binary);
+  REQUIRE(in.good());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+cv::Mat decode(const std::string& bytes) {
+  return cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data())),
+                      cv::IMREAD_UNCHANGED);
+}
+
+test::StringResponse post_image(test::HttpClient& client, std::string_view target, std::string body,
+                                std::string type = "image/jpeg") {
+  return client.request(verb::post, target, std::move(body), {{"Content-Type", type}});
+}
+
+std::string problem_type(const test::StringResponse& res) {
+  return std::string(test::json_body(res).at("type").as_string());
+}
+
+const std::string photo = "photos/umang_by_Abhishek_Mudgal.jpg";  // 3840x2160 baseline JPEG
+
+}  // namespace
+
+TEST_CASE("upload, fetch, variant, 304, delete: the stored image's life") {
+  test::ServerFixture f;
+  auto client = f.client();
+  const std::string original = testdata(photo);
+
+  auto created = post_image(client, "/v1/images", original);
+  REQUIRE(created.result() == status::created);
+  const auto info = test::json_body(created);
+  const std::string id(info.at("id").as_string());
+  CHECK(id.size() == 64);
+  CHECK(info.at("format") == "jpeg");
+  CHECK(info.at("width") == 3840);
+  CHECK(info.at("height") == 2160);
+  CHECK(info.at("bytes") == original.size());
+  CHECK(created[field::location] == "/v1/images/" + id);
+
+  auto again = post_image(client, "/v1/images", original);
+  CHECK(again.result() == status::ok);
+  CHECK(test::json_body(again).at("id").as_string() == id.c_str());
+
+  auto fetched = client.get("/v1/images/" + id);
+  CHECK(fetched.result() == status::ok);
+  CHECK(fetched.body() == original);
+  CHECK(fetched[field::content_type] == "image/jpeg");
+  CHECK(fetched[field::etag] == "\"" + id + "\"");
+  CHECK(fetched[field::cache_control] == "public, max-age=31536000, immutable");
+
+  auto cached = client.request(verb::get, "/v1/images/" + id, {}, {{"If-None-Match", "\"" + id + "\""}});
+  CHECK(cached.result() == status::not_modified);
+  CHECK(cached.body().empty());
+
+  auto variant = client.get("/v1/images/" + id + "?w=200&format=jpeg");
+  REQUIRE(variant.result() == status::ok);
+  CHECK(variant[field::content_type] == "image/jpeg");
+  const cv::Mat pixels = decode(variant.body());
+  CHECK(pixels.cols == 200);
+  CHECK(pixels.rows == 113);  // 2160 * 200 / 3840 = 112.5, rounded
+  const std::string variant_etag(variant[field::etag]);
+  CHECK(variant_etag != "\"" + id + "\"");
+  auto variant_cached = client.request(verb::get, "/v1/images/" + id + "?w=200&format=jpeg", {},
+                                       {{"If-None-Match", variant_etag}});
+  CHECK(variant_cached.result() == status::not_modified);
+
+  CHECK(client.request(verb::delete_, "/v1/images/" + id).result() == status::no_content);
+  CHECK(client.get("/v1/images/" + id).result() == status::not_found);
+  CHECK(client.request(verb::delete_, "/v1/images/" + id).result() == status::not_found);
+  const std::string metrics = f.metrics();
+  CHECK(test::value(metrics, "pixelmill_images_stored") == 0);
+  CHECK(test::value(metrics, R"(pixelmill_cpu_job_seconds_count{stage="decode"})") == 1);
+  CHECK(test::value(metrics, R"(pixelmill_cpu_job_seconds_count{stage="encode"})") == 1);
+}
+
+TEST_CASE("multipart upload stores the file part") {
+  test::ServerFixture f;
+  auto client = f.client();
+  const std::string png = testdata("imgproxy/geometry.png");
+  const std::string body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"g.png\"\r\n"
+                           "Content-Type: image/png\r\n\r\n" + png + "\r\n--XyZ--\r\n";
+  auto res = post_image(client, "/v1/images", body, "multipart/form-data; boundary=XyZ");
+  REQUIRE(res.result() == status::created);
+  const auto info = test::json_body(res);
+  CHECK(info.at("format") == "png");
+  CHECK(info.at("width") == 200);
+  CHECK(info.at("height") == 100);
+  CHECK(info.at("bytes") == png.size());
+}
+
+TEST_CASE("POST /v1/resize returns the resized image, nothing stored") {
+  test::ServerFixture f;
+  auto client = f.client();
+  auto res = post_image(client, "/v1/resize?w=300&h=300&fit=cover&format=png", testdata(photo));
+  REQUIRE(res.result() == status::ok);
+  CHECK(res[field::content_type] == "image/png");
+  const cv::Mat pixels = decode(res.body());
+  CHECK(pixels.cols == 300);
+  CHECK(pixels.rows == 300);
+  CHECK(test::value(f.metrics(), "pixelmill_images_stored") == 0);
+}
+
+TEST_CASE("format=auto: WebP when Accept allows it, with Vary: Accept") {
+  test::ServerFixture f;
+  auto client = f.client();
+  auto webp = client.request(verb::post, "/v1/resize?w=100", testdata(photo),
+                             {{"Content-Type", "image/jpeg"}, {"Accept", "image/webp,*/*"}});
+  REQUIRE(webp.result() == status::ok);
+  CHECK(webp[field::content_type] == "image/webp");
+  CHECK(webp[field::vary] == "Accept");
+  auto jpeg = post_image(client, "/v1/resize?w=100", testdata(photo));
+  CHECK(jpeg[field::content_type] == "image/jpeg");
+}
+
+TEST_CASE("bad input gets a precise 4xx") {
+  test::ServerFixture f;
+  auto client = f.client();
+  SUBCASE("unsupported format: 415") {
+    auto res = post_image(client, "/v1/resize?w=10", testdata("fuzzdb/uber.gif"), "image/gif");
+    CHECK(res.result() == status::unsupported_media_type);
+    CHECK(problem_type(res) == "urn:pixelmill:problem:unsupported-format");
+  }
+  SUBCASE("pixel flood: 422 before decoding") {
+    auto res = post_image(client, "/v1/images", testdata("fuzzdb/lottapixel.jpg"));
+    CHECK(res.result() == status::unprocessable_entity);
+    CHECK(problem_type(res) == "urn:pixelmill:problem:over-limit");
+  }
+  SUBCASE("bad parameter: 400 naming it") {
+    auto res = post_image(client, "/v1/resize?w=abc", testdata(photo));
+    CHECK(res.result() == status::bad_request);
+    CHECK(problem_type(res) == "urn:pixelmill:problem:bad-parameter");
+    CHECK(std::string(test::json_body(res).at("detail").as_string()).find("\"w\"") != std::string::npos);
+  }
+  SUBCASE("not an image content type: 415") {
+    auto res = post_image(client, "/v1/images", "hello", "text/plain");
+    CHECK(res.result() == status::unsupported_media_type);
+    CHECK(problem_type(res) == "urn:pixelmill:problem:unsupported-media-type");
+  }
+  SUBCASE("malformed id: 404") {
+    CHECK(client.get("/v1/images/../../etc/passwd").result() == status::not_found);
+    CHECK(client.get("/v1/images/ABC").result() == status::not_found);
+  }
+}
