@@ -3,6 +3,7 @@
 // each key's name, syntax, range and help text are written exactly once.
 
 #include "pixelmill/config/load.hpp"
+#include "pixelmill/config/quote.hpp"
 
 #include <arpa/inet.h>
 
@@ -31,26 +32,6 @@ constexpr std::string_view env_prefix = "PIXELMILL_";
 constexpr std::string_view config_env = "PIXELMILL_CONFIG";
 
 // ---- text helpers -----------------------------------------------------------
-
-// Quotes a value for a one-line message: control characters are escaped, so a
-// value can never break the line or the terminal.
-std::string quote(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + '"';
-}
 
 // Collapses line breaks, for texts that come from elsewhere (toml++ messages).
 std::string one_line(std::string text) {

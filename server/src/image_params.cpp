@@ -1,3 +1,4 @@
+#include "pixelmill/config/quote.hpp"
 #include "pixelmill/server/image_params.hpp"
 
 #include <algorithm>
@@ -28,28 +29,7 @@ constexpr std::string_view colour_allowed =
 // Longer values are cut in messages: the detail goes back to the client and into logs.
 constexpr std::size_t max_quoted = 64;
 
-// `"value"` with '"', '\' and control characters escaped, so a detail is one line.
-std::string quote(std::string_view text) {
-  const bool cut = text.size() > max_quoted;
-  if (cut) text = text.substr(0, max_quoted);
-  std::string out = "\"";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  if (cut) out += "...";
-  return out;
-}
+std::string quote(std::string_view text) { return config::quote(text, max_quoted); }
 
 [[noreturn]] void fail(std::string detail) {
   throw HttpError(http::status::bad_request, std::string(slug), std::move(detail));

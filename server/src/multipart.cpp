@@ -1,3 +1,4 @@
+#include "pixelmill/config/quote.hpp"
 #include "pixelmill/server/multipart.hpp"
 
 #include <algorithm>
@@ -13,27 +14,7 @@ namespace {
 constexpr std::string_view crlf = "\r\n";
 constexpr std::size_t max_quoted = 80;  // values are cut in messages beyond this
 
-std::string quote(std::string_view text) {
-  const bool cut = text.size() > max_quoted;
-  if (cut) text = text.substr(0, max_quoted);
-  std::string out = "\"";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  if (cut) out += "...";
-  return out;
-}
+std::string quote(std::string_view text) { return config::quote(text, max_quoted); }
 
 [[noreturn]] void fail(std::string detail) {
   throw HttpError(http::status::bad_request, "bad-multipart", std::move(detail));
