@@ -23,6 +23,16 @@ ImageMetrics::ImageMetrics(runtime::MetricsRegistry& metrics)
                          .Help("Pixels (width x height) of the source images processed.")
                          .Register(metrics.registry())
                          .Add({}, prometheus::Histogram::BucketBoundaries{
-                                      1e4, 1e5, 1e6, 2e6, 4e6, 8e6, 12e6, 16e6, 24e6, 50e6})) {}
+                                      1e4, 1e5, 1e6, 2e6, 4e6, 8e6, 12e6, 16e6, 24e6, 50e6})),
+      cache_hits_(prometheus::BuildCounter()
+                      .Name("pixelmill_cache_hits_total")
+                      .Help("Variant requests served from the cache (or shared with one in flight).")
+                      .Register(metrics.registry())
+                      .Add({})),
+      cache_misses_(prometheus::BuildCounter()
+                        .Name("pixelmill_cache_misses_total")
+                        .Help("Variant requests that had to decode, resize and encode.")
+                        .Register(metrics.registry())
+                        .Add({})) {}
 
 }  // namespace pixelmill::server

@@ -103,10 +103,11 @@ Response image_response(const RequestContext& ctx, std::vector<std::uint8_t> byt
   return res;
 }
 
-// The variant's identity: the source's content id plus every parameter after defaults.
-std::string variant_etag(const storage::ImageId& source, const imaging::TransformOptions& options) {
+// The variant's identity: the source's content id plus every parameter after
+// defaults. It names the cache entry and, quoted, is the variant's ETag.
+std::string variant_key(const storage::ImageId& source, const imaging::TransformOptions& options) {
   const std::string key = source.str() + "|" + canonical_params(options);
-  return quoted_etag(storage::compute_image_id(as_bytes(key)).str());
+  return storage::compute_image_id(as_bytes(key)).str();
 }
 
 bool has_transform_params(std::string_view target) {
@@ -178,24 +179,42 @@ class ImageRoutes {
 
   boost::asio::awaitable<Response> variant(RequestContext& ctx, const storage::ImageId& id) {
     const imaging::TransformOptions options = options_of(ctx);
-    const std::string etag = variant_etag(id, options);
+    const std::string key = variant_key(id, options);
+    const std::string etag = quoted_etag(key);
     const bool fresh = etag_matches(ctx.request, etag);
-    auto job = [this, id, options, fresh]() -> std::optional<imaging::Transformed> {
-      if (fresh) return s_.store.meta(id) ? std::optional{imaging::Transformed{}} : std::nullopt;
-      auto stored = s_.store.get(id);
-      if (!stored) return std::nullopt;
-      return imaging::transform(stored->bytes, options, s_.limits, observer());
+    auto job = [this, id, key, options, fresh]() -> std::optional<storage::Variant> {
+      if (!s_.store.exists(id)) return std::nullopt;
+      if (fresh) return storage::Variant{};
+      // Identical requests in flight share one computation (the cache's single flight).
+      bool hit = false;
+      auto variant = s_.cache.get_or_compute(id, key, [&] { return compute_variant(id, options); }, &hit);
+      (hit ? s_.metrics.cache_hits() : s_.metrics.cache_misses()).Increment();
+      return variant;
     };
     auto result = co_await ctx.offloader.run(job);
     if (!result) throw image_not_found();
     if (fresh) co_return not_modified(ctx, etag);
-    co_return transformed_response(ctx, std::move(*result), options, etag);
+    s_.metrics.bytes_out().Increment(static_cast<double>(result->bytes.size()));
+    const auto format = imaging::parse_output_format(result->format);
+    co_return image_response(ctx, std::move(result->bytes),
+                             format ? imaging::mime_type(*format) : "application/octet-stream", etag,
+                             options.format == imaging::OutputFormat::auto_);
+  }
+
+  // Runs on a CPU thread, inside the cache's single flight.
+  storage::Variant compute_variant(const storage::ImageId& id, const imaging::TransformOptions& options) {
+    auto stored = s_.store.get(id);
+    if (!stored) throw image_not_found();  // deleted meanwhile
+    auto result = imaging::transform(stored->bytes, options, s_.limits, observer());
+    s_.metrics.source_pixels().Observe(static_cast<double>(result.source.pixel_count()));
+    return {std::move(result.bytes), std::string(imaging::to_string(result.format))};
   }
 
   boost::asio::awaitable<Response> remove(RequestContext& ctx) {
     const storage::ImageId id = image_id_param(ctx);
     auto job = [this, id] {
       const bool removed = s_.store.remove(id);
+      s_.cache.remove_variants_of(id);
       s_.metrics.images_stored().Set(static_cast<double>(s_.store.count()));
       return removed;
     };
@@ -211,7 +230,8 @@ class ImageRoutes {
     auto job = [this, upload, options] {
       const Bytes image = upload.image();
       auto result = imaging::transform(image, options, s_.limits, observer());
-      return std::pair{std::move(result), variant_etag(storage::compute_image_id(image), options)};
+      const auto key = variant_key(storage::compute_image_id(image), options);
+      return std::pair{std::move(result), quoted_etag(key)};
     };
     auto [result, etag] = co_await ctx.offloader.run(job);
     co_return transformed_response(ctx, std::move(result), options, etag);

@@ -5,11 +5,13 @@
 #include "pixelmill/server/image_metrics.hpp"
 #include "pixelmill/server/router.hpp"
 #include "pixelmill/storage/image_store.hpp"
+#include "pixelmill/storage/variant_cache.hpp"
 
 namespace pixelmill::server {
 
 struct ImageServices {
   storage::ImageStore& store;
+  storage::VariantCache& cache;
   imaging::SourceLimits limits;
   unsigned max_output_dimension;
   runtime::RuntimeMetrics& runtime_metrics;

@@ -36,10 +36,11 @@ struct Service::Parts {
             runtime::MonitorOptions{s.runtime.heartbeat_period, s.runtime.stall_threshold})),
         state(std::make_shared<ServerState>(s.server, *io, offloader, registry)),
         store(s.storage.data_dir),
+        cache(s.storage.data_dir, s.storage.cache_max_bytes),
         image_metrics(registry) {
     runtime_metrics.set_pool_sizes(io->size(), cpu.size(), cpu.queue_capacity());
     add_health_routes(*state, registry);
-    add_image_routes(state->router, {store, source_limits(s.limits), s.limits.max_output_dimension,
+    add_image_routes(state->router, {store, cache, source_limits(s.limits), s.limits.max_output_dimension,
                                      runtime_metrics, image_metrics});
     image_metrics.images_stored().Set(static_cast<double>(store.count()));
     if (const auto removed = store.cleanup_temp_files(); removed > 0) {
@@ -68,6 +69,7 @@ struct Service::Parts {
   std::unique_ptr<runtime::StarvationMonitor> monitor;
   std::shared_ptr<ServerState> state;
   storage::ImageStore store;
+  storage::VariantCache cache;
   ImageMetrics image_metrics;
   std::mutex lifecycle;
   bool started = false;

@@ -93,6 +93,7 @@ void check_same(const cfg::Settings& a, const cfg::Settings& b) {
   CHECK(a.runtime.stall_threshold == b.runtime.stall_threshold);
   CHECK(a.runtime.job_deadline == b.runtime.job_deadline);
   CHECK(a.storage.data_dir == b.storage.data_dir);
+  CHECK(a.storage.cache_max_bytes == b.storage.cache_max_bytes);
   CHECK(a.log.level == b.log.level);
   CHECK(a.log.format == b.log.format);
   CHECK(a.limits.max_source_pixels == b.limits.max_source_pixels);
@@ -123,6 +124,7 @@ const std::vector<KeyValue> non_defaults = {
     {"runtime", "stall_threshold", "60s", false},
     {"runtime", "job_deadline", "60m", false},
     {"storage", "data_dir", "/var/lib/pixelmill", false},
+    {"storage", "cache_max_bytes", "1099511627776", true},
     {"log", "level", "critical", false},
     {"log", "format", "json", false},
     {"limits", "max_source_pixels", "1000000000", true},
@@ -149,6 +151,7 @@ cfg::Settings expected_non_defaults() {
   s.runtime.stall_threshold = 60s;
   s.runtime.job_deadline = 1h;
   s.storage.data_dir = "/var/lib/pixelmill";
+  s.storage.cache_max_bytes = std::uint64_t{1} << 40;
   s.log.level = "critical";
   s.log.format = cfg::LogFormat::json;
   s.limits.max_source_pixels = 1'000'000'000;
@@ -183,6 +186,7 @@ TEST_CASE("no file, environment or flags gives the compiled-in defaults") {
   CHECK(r.settings.limits.max_source_pixels == 50'000'000);
   CHECK(r.settings.limits.max_source_dimension == 32768);
   CHECK(r.settings.limits.max_output_dimension == 8192);
+  CHECK(r.settings.storage.cache_max_bytes == std::uint64_t{1} << 30);
 }
 
 TEST_CASE("precedence: defaults < file < environment < flags") {
@@ -339,7 +343,7 @@ TEST_CASE("invalid values name the key, the value and what is allowed") {
   SUBCASE("unknown key in the file") {
     const auto message = file_error("[storage]\ncolour = \"red\"\n");
     CHECK_CONTAINS(message, "bad.toml:2: storage.colour = \"red\": unknown key");
-    CHECK_CONTAINS(message, "(allowed in [storage]: data_dir)");
+    CHECK_CONTAINS(message, "(allowed in [storage]: data_dir, cache_max_bytes)");
   }
   SUBCASE("unknown section in the file") {
     const auto message = file_error("[bogus]\nx = 1\n");
@@ -371,6 +375,9 @@ TEST_CASE("invalid values name the key, the value and what is allowed") {
     CHECK_CONTAINS(message, "--io-threads (runtime.io_threads): \"65\" is out of range");
     CHECK_CONTAINS(message, "(allowed: integer 0..64, 0 = auto)");
     CHECK_CONTAINS(error_of({"--max-connections", "0"}), "server.max_connections): \"0\" is out of range");
+    CHECK_CONTAINS(error_of({"--set", "storage.cache_max_bytes=1099511627777"}),
+                   "--set storage.cache_max_bytes: \"1099511627777\" is out of range");
+    CHECK(load({"--set", "storage.cache_max_bytes=0"}).settings.storage.cache_max_bytes == 0);  // 0 = disabled
     CHECK_CONTAINS(error_of({"--cpu-queue-length", "100001"}), "\"100001\" is out of range");
     CHECK_CONTAINS(error_of({"--io-threads", "99999999999999999999999"}), "is out of range");
   }
@@ -480,7 +487,7 @@ TEST_CASE("config/pixelmill.toml documents every key with its default") {
     CHECK_MESSAGE((key_at != std::string::npos && key_at < next_section), (section + "." + key));
     ++keys;
   }
-  CHECK(keys == 21);
+  CHECK(keys == 22);
 }
 
 TEST_CASE("resolve_auto fills the 0 = auto values from the core count") {
@@ -536,6 +543,8 @@ TEST_CASE("--help and --version") {
   CHECK_CONTAINS(help, "limits.max_source_pixels = 50000000");
   CHECK_CONTAINS(help, "limits.max_source_dimension = 32768");
   CHECK_CONTAINS(help, "limits.max_output_dimension = 8192");
+  CHECK_CONTAINS(help, "storage.cache_max_bytes = 1073741824");
+  CHECK_CONTAINS(help, "allowed: integer 0..1099511627776, up to 1 TiB, 0 = cache disabled");
 }
 
 TEST_CASE("load_from_process reads argv and the real environment") {

@@ -1,7 +1,9 @@
 // The image API over real HTTP, with real files from ../shared/testdata.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 
 #include <opencv2/imgcodecs.hpp>
@@ -158,4 +160,40 @@ TEST_CASE("bad input gets a precise 4xx") {
     CHECK(client.get("/v1/images/../../etc/passwd").result() == status::not_found);
     CHECK(client.get("/v1/images/ABC").result() == status::not_found);
   }
+}
+
+TEST_CASE("a variant is computed once under 8 concurrent identical requests, then cached") {
+  auto settings = test::test_settings();
+  settings.runtime.cpu_queue_length = 16;  // all eight are accepted
+  test::ServerFixture f(settings);
+  auto uploader = f.client();
+  auto created = post_image(uploader, "/v1/images", testdata(photo));
+  REQUIRE(created.result() == status::created);
+  const std::string id(test::json_body(created).at("id").as_string());
+  const std::string target = "/v1/images/" + id + "?w=320&format=jpeg";
+
+  std::vector<std::future<test::StringResponse>> requests;
+  for (int i = 0; i < 8; ++i) {
+    requests.push_back(std::async(std::launch::async, [&] { return f.client().get(target); }));
+  }
+  std::string first;
+  for (auto& request : requests) {
+    auto res = request.get();
+    REQUIRE(res.result() == status::ok);
+    if (first.empty()) first = res.body();
+    CHECK(res.body() == first);
+  }
+  std::string text = f.metrics();
+  CHECK(test::value(text, "pixelmill_cache_misses_total") == 1);
+  CHECK(test::value(text, "pixelmill_cache_hits_total") == 7);
+  CHECK(test::value(text, R"(pixelmill_cpu_job_seconds_count{stage="decode"})") == 1);
+
+  CHECK(f.client().get(target).body() == first);  // later: from the cache
+  text = f.metrics();
+  CHECK(test::value(text, "pixelmill_cache_hits_total") == 8);
+  CHECK(test::value(text, R"(pixelmill_cpu_job_seconds_count{stage="decode"})") == 1);
+
+  REQUIRE(f.client().request(verb::delete_, "/v1/images/" + id).result() == status::no_content);
+  CHECK_FALSE(std::filesystem::exists(f.data_dir / "variants" / id));
+  CHECK(f.client().get(target).result() == status::not_found);
 }

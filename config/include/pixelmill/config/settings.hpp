@@ -46,6 +46,7 @@ struct RuntimeSettings {
 
 struct StorageSettings {
   std::filesystem::path data_dir = "./data";
+  std::uint64_t cache_max_bytes = 1ull << 30;  // on-disk variant cache budget; 0 = disabled
 };
 
 struct LogSettings {

@@ -17,12 +17,16 @@ class ImageMetrics {
   prometheus::Counter& bytes_in() { return bytes_in_; }
   prometheus::Counter& bytes_out() { return bytes_out_; }
   prometheus::Histogram& source_pixels() { return source_pixels_; }
+  prometheus::Counter& cache_hits() { return cache_hits_; }
+  prometheus::Counter& cache_misses() { return cache_misses_; }
 
  private:
   prometheus::Gauge& images_stored_;
   prometheus::Counter& bytes_in_;
   prometheus::Counter& bytes_out_;
   prometheus::Histogram& source_pixels_;
+  prometheus::Counter& cache_hits_;
+  prometheus::Counter& cache_misses_;
 };
 
 }  // namespace pixelmill::server
