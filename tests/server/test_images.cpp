@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <tuple>
 #include <iterator>
 
 #include <opencv2/imgcodecs.hpp>
@@ -196,4 +197,72 @@ TEST_CASE("a variant is computed once under 8 concurrent identical requests, the
   REQUIRE(f.client().request(verb::delete_, "/v1/images/" + id).result() == status::no_content);
   CHECK_FALSE(std::filesystem::exists(f.data_dir / "variants" / id));
   CHECK(f.client().get(target).result() == status::not_found);
+}
+
+TEST_CASE("every fit over HTTP gives its exact size") {
+  test::ServerFixture f;
+  auto client = f.client();
+  const std::string source = testdata(photo);  // 3840x2160 into a 400x300 box
+  const std::vector<std::tuple<std::string, int, int>> fits = {
+      {"cover", 400, 300}, {"contain", 400, 300}, {"fill", 400, 300},
+      {"inside", 400, 225}, {"outside", 533, 300}};
+  for (const auto& [fit, width, height] : fits) {
+    INFO(fit);
+    auto res = post_image(client, "/v1/resize?w=400&h=300&format=png&fit=" + fit, source);
+    REQUIRE(res.result() == status::ok);
+    const cv::Mat out = decode(res.body());
+    CHECK(out.cols == width);
+    CHECK(out.rows == height);
+  }
+}
+
+TEST_CASE("alpha over HTTP: kept for PNG, flattened onto the background for JPEG") {
+  test::ServerFixture f;
+  auto client = f.client();
+  const std::string rgba = testdata("pngsuite/basn6a08.png");  // 32x32 RGBA
+  const cv::Mat source = decode(rgba);
+  REQUIRE(source.channels() == 4);
+  cv::Point clear{-1, -1};
+  for (int y = 0; y < source.rows && clear.x < 0; ++y) {
+    for (int x = 0; x < source.cols; ++x) {
+      if (source.at<cv::Vec4b>(y, x)[3] == 0) {
+        clear = {x, y};
+        break;
+      }
+    }
+  }
+  REQUIRE(clear.x >= 0);
+
+  auto png = post_image(client, "/v1/resize?format=png", rgba, "image/png");
+  const cv::Mat kept = decode(png.body());
+  REQUIRE(kept.channels() == 4);
+  CHECK(kept.at<cv::Vec4b>(clear)[3] == 0);
+
+  auto jpeg = post_image(client, "/v1/resize?format=jpeg&background=ff0000&quality=100", rgba, "image/png");
+  const cv::Mat flat = decode(jpeg.body());
+  REQUIRE(flat.channels() == 3);
+  const cv::Vec3b pixel = flat.at<cv::Vec3b>(clear);  // BGR
+  CHECK(pixel[2] > 200);
+  CHECK(pixel[1] < 60);
+  CHECK(pixel[0] < 60);
+}
+
+TEST_CASE("EXIF orientation over HTTP: every Landscape sample comes out upright") {
+  test::ServerFixture f;
+  auto client = f.client();
+  auto upright = [&](int n) {
+    auto res = post_image(client, "/v1/resize?w=300&format=png",
+                          testdata("exif-orientation-examples/Landscape_" + std::to_string(n) + ".jpg"));
+    REQUIRE(res.result() == status::ok);
+    return decode(res.body());
+  };
+  const cv::Mat reference = upright(1);
+  REQUIRE(reference.cols == 300);
+  REQUIRE(reference.rows == 200);
+  for (int n = 2; n <= 8; ++n) {
+    INFO("orientation " << n);
+    const cv::Mat out = upright(n);
+    REQUIRE(out.size() == reference.size());
+    CHECK(cv::norm(out, reference, cv::NORM_L1) / static_cast<double>(out.total() * 3) < 12);
+  }
 }
