@@ -1,6 +1,7 @@
 // transform(): decode -> orient -> resize -> crop/pad -> encode over real files of
 // ../shared/testdata (never copied). Outputs are decoded again with OpenCV and checked
 // for size, channels and pixels. Big photos are only ever resized to small outputs.
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include <opencv2/core.hpp>
@@ -540,4 +541,20 @@ TEST_CASE("transform: bombs are refused before decoding, bad requests by geometr
   CHECK_THROWS_AS((void)run("pngsuite/basn2c08.png", sized(0, std::nullopt)), GeometryError);
   TransformOptions big = sized(9000, std::nullopt);
   CHECK_THROWS_AS((void)run("pngsuite/basn2c08.png", big), GeometryError);
+}
+
+TEST_CASE("transform: output carries no metadata (EXIF is applied, then dropped)") {
+  const auto contains = [](const std::vector<std::uint8_t>& bytes, std::string_view needle) {
+    return std::search(bytes.begin(), bytes.end(), needle.begin(), needle.end()) != bytes.end();
+  };
+  for (const auto format : {OutputFormat::jpeg, OutputFormat::png, OutputFormat::webp}) {
+    TransformOptions o = sized(120, std::nullopt);
+    o.format = format;
+    const Transformed t = run("exif-orientation-examples/Landscape_6.jpg", o);  // has an EXIF block
+    CAPTURE(to_string(format));
+    CHECK_FALSE(contains(t.bytes, std::string_view("Exif\0\0", 6)));
+    CHECK_FALSE(contains(t.bytes, "eXIf"));
+    CHECK_FALSE(contains(t.bytes, "EXIF"));
+    CHECK(probe(std::span<const std::uint8_t>(t.bytes)).orientation == 1);
+  }
 }
