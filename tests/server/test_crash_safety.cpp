@@ -39,14 +39,6 @@ std::string make_bmp(std::uint32_t seed) {
   return bmp;
 }
 
-std::size_t temp_files(const std::filesystem::path& root) {
-  std::size_t count = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
-    if (entry.path().filename().string().starts_with(".tmp-")) ++count;
-  }
-  return count;
-}
-
 }  // namespace
 
 TEST_CASE("SIGKILL during uploads loses nothing acknowledged and leaves nothing partial") {
@@ -88,7 +80,7 @@ TEST_CASE("SIGKILL during uploads loses nothing acknowledged and leaves nothing 
     REQUIRE(res.result() == status::ok);
     CHECK(res.body() == bytes);
   }
-  CHECK(temp_files(store) == 0);
+  CHECK(test::temp_files_under(store) == 0);
   restarted.process.signal(SIGTERM);
   CHECK(restarted.process.wait(10s) == 0);
   std::filesystem::remove_all(store);

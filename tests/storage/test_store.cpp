@@ -29,37 +29,14 @@
 #include "pixelmill/storage/image_store.hpp"
 #include "pixelmill/storage/storage_error.hpp"
 #include "pixelmill/storage/stored_meta.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace pixelmill::storage;
+using pixelmill::test::TempDir;
+using pixelmill::test::temp_files_under;
 
 namespace {
-
-// A fresh folder under the system temp dir, removed (permissions restored) afterwards.
-class TempDir {
-public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("pixelmill-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      if (it->is_directory(ec)) fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
 
 std::vector<std::uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
 
@@ -83,14 +60,6 @@ std::vector<std::string> names_in(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
-}
-
-std::size_t temp_files_under(const fs::path& root) {
-  std::size_t n = 0;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.path().filename().string().starts_with(".tmp-")) ++n;
-  }
-  return n;
 }
 
 std::string read_text(const fs::path& p) {

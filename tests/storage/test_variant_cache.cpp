@@ -19,32 +19,13 @@
 
 #include "pixelmill/storage/image_id.hpp"
 #include "pixelmill/storage/variant_cache.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace pixelmill::storage;
+using pixelmill::test::TempDir;
 
 namespace {
-
-class TempDir {
-public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("pixelmill-variant-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
 
 std::string hex_of(char c) { return std::string(64, c); }
 

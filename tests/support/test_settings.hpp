@@ -2,21 +2,12 @@
 // Settings for a real service in-process on an ephemeral 127.0.0.1 port: small
 // pools and queue so limits are reachable, short drain.
 
-#include <filesystem>
-#include <random>
-#include <string>
 #include <thread>
 
 #include "pixelmill/config/settings.hpp"
+#include "temp_dir.hpp"
 
 namespace pixelmill::test {
-
-// A fresh path under the system temp folder (not created).
-inline std::filesystem::path unique_temp_dir(const std::string& prefix) {
-  std::random_device random;
-  return std::filesystem::temp_directory_path() /
-         (prefix + "-" + std::to_string(random()) + std::to_string(random()));
-}
 
 inline config::Settings test_settings() {
   config::Settings s;
