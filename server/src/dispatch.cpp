@@ -5,6 +5,8 @@
 #include <random>
 #include <string>
 
+#include <unistd.h>
+
 #include <boost/url/parse.hpp>
 
 #include "pixelmill/config/load.hpp"
@@ -101,6 +103,19 @@ HttpError to_http_error(std::exception_ptr error) {
   }
 }
 
+// The host name, read once: behind a load balancer it tells which replica answered
+// (in a container it is the container's host name, in Kubernetes the pod's name).
+const std::string& served_by() {
+  static const std::string name = [] {
+    char buffer[256] = {};
+    if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') {
+      return std::string("unknown");
+    }
+    return std::string(buffer);
+  }();
+  return name;
+}
+
 std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
@@ -110,6 +125,7 @@ void finish(ServerState& state, Response& res, const Request* request, std::stri
   static const std::string server_header = "pixelmill/" + std::string(config::version());
   res.set(http::field::server, server_header);
   res.set("X-Request-Id", request_id);
+  res.set("X-Served-By", served_by());
   const std::size_t bytes = res.body().size();
   if (request != nullptr && request->method() == http::verb::head) {
     res.body().clear();  // Content-Length still announces the GET body's size
@@ -155,7 +171,8 @@ Response reject(ServerState& state, const HttpError& error, const Request* reque
   return res;
 }
 
-boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request) {
+boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request,
+                                          const bool* client_gone) {
   const auto start = Clock::now();
   const std::string request_id = request_id_of(&request);
   std::string_view route;
@@ -182,6 +199,11 @@ boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request) 
     res = co_await (*match.handler)(ctx);
   } catch (...) {
     failure = std::current_exception();  // no co_await inside a handler block
+  }
+  if (failure && client_gone != nullptr && *client_gone) {
+    failure = std::make_exception_ptr(HttpError(static_cast<http::status>(499), "client-closed-request",
+                                                "The client closed the connection before the answer.",
+                                                "client gone"));
   }
   if (failure) res = error_response(to_http_error(failure), &request, request_id);
   finish(state, res, &request, route, request_id, start);

@@ -10,7 +10,11 @@ namespace pixelmill::server {
 // Routes the request, runs its handler, turns every failure into problem+json,
 // sets the common headers, records metrics and writes the access-log line.
 // The handler may take the request body (by move): uploads are not copied.
-boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request);
+// `client_gone`, when given, is set by the session if the client disconnects while
+// the handler runs; the request is then recorded as 499 (nginx's "client closed
+// request"), not as the 503 a cancellation at shutdown gets.
+boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request,
+                                          const bool* client_gone = nullptr);
 
 // An error answered before a request could be routed (431, 413, 400): same
 // headers, metrics and access log as dispatch().

@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -109,6 +110,55 @@ std::optional<HttpError> read_error_answer(const error_code& ec, const ServerSta
   return std::nullopt;
 }
 
+// Runs beside a request's handler and returns only when the client is gone (EOF,
+// reset), setting `gone`: then the handler is cancelled, so work still queued for
+// a CPU thread is dropped instead of computed for nobody. Bytes of a pipelined next
+// request are kept in `buffer`; past `max_buffered` it stops reading and just
+// waits, because a client that floods us mid-request is not one to read for. Like
+// nginx, a client that half-closes after its request counts as gone.
+asio::awaitable<void> until_client_gone(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                        std::size_t max_buffered, bool& gone) {
+  stream.expires_never();
+  while (buffer.size() < max_buffered) {
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), as_tuple);
+    if (ec == asio::error::operation_aborted) co_return;  // the handler finished first
+    if (ec) {
+      gone = true;
+      co_return;
+    }
+    buffer.commit(n);
+  }
+  asio::steady_timer forever(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  co_await forever.async_wait(as_tuple);
+}
+
+// The handler raced against the client leaving; empty when the client left. Named
+// awaitables, not temporaries, in the co_await expression (GCC bug 100611).
+asio::awaitable<std::optional<Response>> dispatch_while_connected(ServerState& state,
+                                                                  beast::tcp_stream& stream,
+                                                                  beast::flat_buffer& buffer,
+                                                                  Request& request) {
+  using namespace asio::experimental::awaitable_operators;
+  bool gone = false;
+  auto handler = dispatch(state, request, &gone);
+  auto watcher = until_client_gone(stream, buffer, state.settings.max_header_bytes, gone);
+  auto race = std::move(handler) || std::move(watcher);
+  auto outcome = co_await std::move(race);
+  if (gone || outcome.index() != 0) co_return std::nullopt;
+  co_return std::move(std::get<0>(outcome));
+}
+
+// Only plain `chunked` is accepted as a transfer coding: anything else (gzip, a
+// list) is refused before the body is read, as RFC 9112 §6.1 asks, so a front
+// proxy and pixelmill can never disagree about where this request's body ends.
+std::optional<HttpError> unsupported_transfer_coding(const Request& header) {
+  const auto coding = header[http::field::transfer_encoding];
+  if (coding.empty() || beast::iequals(coding, "chunked")) return std::nullopt;
+  return HttpError(http::status::not_implemented, "unsupported-transfer-encoding",
+                   "Transfer-Encoding \"" + std::string(coding) +
+                       "\" is not supported; send the body with Content-Length or chunked.");
+}
+
 bool expects_continue(const Request& request) {
   return beast::iequals(request[http::field::expect], "100-continue");
 }
@@ -128,6 +178,8 @@ asio::awaitable<bool> serve_one(ServerState& state, beast::tcp_stream& stream,
     refusal = read_error_answer(header_ec, state);
   } else if (parser.content_length() && *parser.content_length() > settings.max_body_bytes) {
     refusal = read_error_answer(http::error::body_limit, state);  // before reading a byte
+  } else {
+    refusal = unsupported_transfer_coding(parser.get());
   }
   if (!refusal && !header_ec) {
     if (expects_continue(parser.get())) {
@@ -150,7 +202,9 @@ asio::awaitable<bool> serve_one(ServerState& state, beast::tcp_stream& stream,
   }
 
   Request request = parser.release();
-  Response res = co_await dispatch(state, request);
+  auto answered = co_await dispatch_while_connected(state, stream, buffer, request);
+  if (!answered) co_return false;  // the client left; the handler was cancelled
+  Response& res = *answered;
   const bool keep_alive = request.keep_alive() && !state.draining.load();
   res.keep_alive(keep_alive);
   if (!co_await write_message(stream, res, settings.body_timeout)) co_return false;
