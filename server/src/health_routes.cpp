@@ -1,5 +1,7 @@
 #include "health_routes.hpp"
 
+#include <prometheus/gauge.h>
+
 #include "pixelmill/server/http_error.hpp"
 
 namespace pixelmill::server {
@@ -7,7 +9,13 @@ namespace {
 constexpr std::string_view json_type = "application/json";
 }
 
-void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry) {
+void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry,
+                       storage::ImageStore& store) {
+  auto& storage_full = prometheus::BuildGauge()
+                           .Name("pixelmill_storage_full")
+                           .Help("1 while uploads fail for lack of disk space (507), else 0.")
+                           .Register(registry.registry())
+                           .Add({});
   state.router.add(http::verb::get, "/healthz",
                    [](RequestContext& ctx) -> boost::asio::awaitable<Response> {
                      auto res = make_response(ctx, http::status::ok, R"({"status":"ok"})", json_type);
@@ -15,7 +23,7 @@ void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry) {
                      co_return res;
                    });
   state.router.add(
-      http::verb::get, "/readyz", [&state](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+      http::verb::get, "/readyz", [&state, &store](RequestContext& ctx) -> boost::asio::awaitable<Response> {
         if (state.draining.load()) {
           throw HttpError(http::status::service_unavailable, "not-ready",
                           "The service is shutting down.", "draining",
@@ -26,12 +34,18 @@ void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry) {
                           "The CPU queue is full.", "cpu queue saturated",
                           {{http::field::retry_after, "1"}});
         }
-        auto res = make_response(ctx, http::status::ok, R"({"status":"ready"})", json_type);
+        // Room for one more upload of the largest size clears a "full" seen earlier.
+        const bool full = store.recheck_full(state.settings.max_body_bytes);
+        auto res = make_response(ctx, http::status::ok,
+                                 full ? R"({"status":"ready","storage":"full"})"
+                                      : R"({"status":"ready","storage":"ok"})",
+                                 json_type);
         res.set(http::field::cache_control, "no-store");
         co_return res;
       });
   state.router.add(http::verb::get, "/metrics",
-                   [&registry](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+                   [&registry, &store, &storage_full](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+                     storage_full.Set(store.full() ? 1 : 0);
                      auto res = make_response(ctx, http::status::ok, registry.serialize(),
                                               runtime::MetricsRegistry::content_type);
                      res.set(http::field::cache_control, "no-store");

@@ -1,12 +1,18 @@
 #pragma once
 
+#include "pixelmill/storage/image_store.hpp"
 #include "server_state.hpp"
 
 namespace pixelmill::server {
 
 // GET /healthz: 200 while an I/O thread can answer at all.
 // GET /readyz:  503 while draining or while the CPU queue is full (send traffic elsewhere).
-// GET /metrics: Prometheus text format 0.0.4 from the process's registry.
-void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry);
+//               A full store is reported ("storage":"full") but stays ready: reads
+//               still work, and with a shared volume every replica is full at once,
+//               so failing readiness would turn a full disk into a total outage.
+// GET /metrics: Prometheus text format 0.0.4 from the process's registry, with
+//               pixelmill_storage_full refreshed at scrape time.
+void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry,
+                       storage::ImageStore& store);
 
 }  // namespace pixelmill::server

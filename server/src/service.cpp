@@ -39,7 +39,7 @@ struct Service::Parts {
         cache(s.storage.data_dir, s.storage.cache_max_bytes),
         image_metrics(registry) {
     runtime_metrics.set_pool_sizes(io->size(), cpu.size(), cpu.queue_capacity());
-    add_health_routes(*state, registry);
+    add_health_routes(*state, registry, store);
     add_image_routes(state->router, {store, cache, source_limits(s.limits), s.limits.max_output_dimension,
                                      runtime_metrics, image_metrics});
     image_metrics.images_stored().Set(static_cast<double>(store.count()));

@@ -56,12 +56,22 @@ std::size_t scan_originals(const fs::path& originals) {
   return n;
 }
 
+// Writes, fsyncs and removes a temp file, the way put() will: a read-only mount,
+// wrong owner or full disk shows up at start, with the path and the errno.
+void prove_writable(const fs::path& dir) {
+  UniqueFd dirfd = detail::open_dir(dir);
+  const std::array<std::uint8_t, 1> probe{0};
+  const std::string tmp = detail::write_temp_file(dirfd.get(), dir, probe);
+  detail::unlink_quietly(dirfd.get(), tmp);
+}
+
 }  // namespace
 
 ImageStore::ImageStore(fs::path root) : root_(std::move(root)), originals_(root_ / "originals") {
   std::error_code ec;
   fs::create_directories(originals_, ec);
   if (ec) throw_fs("create folder", originals_, ec);
+  prove_writable(originals_);
   count_.store(scan_originals(originals_), std::memory_order_relaxed);
 }
 
@@ -77,6 +87,25 @@ std::mutex& ImageStore::stripe(const ImageId& id) {
 }
 
 PutResult ImageStore::put(std::span<const std::uint8_t> bytes, const StoredMeta& meta) {
+  try {
+    PutResult result = put_durably(bytes, meta);
+    full_.store(false, std::memory_order_relaxed);
+    return result;
+  } catch (const StorageError& e) {
+    if (e.no_space()) full_.store(true, std::memory_order_relaxed);
+    throw;
+  }
+}
+
+bool ImageStore::recheck_full(std::uintmax_t needed) {
+  if (!full()) return false;
+  std::error_code ec;
+  const auto space = fs::space(originals_, ec);
+  if (!ec && space.available >= needed) full_.store(false, std::memory_order_relaxed);
+  return full();
+}
+
+PutResult ImageStore::put_durably(std::span<const std::uint8_t> bytes, const StoredMeta& meta) {
   if (meta.bytes != bytes.size()) {
     throw std::invalid_argument("ImageStore::put: meta.bytes (" + std::to_string(meta.bytes) +
                                 ") differs from the size of the bytes (" + std::to_string(bytes.size()) + ")");

@@ -48,7 +48,7 @@ TEST_CASE("GET /readyz is 200 normally and 503 while the CPU queue is full") {
   test::ServerFixture f(settings);
   auto ready = f.client().get("/readyz");
   CHECK(ready.result() == status::ok);
-  CHECK(ready.body() == R"({"status":"ready"})");
+  CHECK(ready.body() == R"({"status":"ready","storage":"ok"})");
 
   auto waiting = f.occupy_cpu(2, 1);  // one running, one queued: full
   auto full = f.client().get("/readyz");

@@ -54,8 +54,10 @@ struct StoredImage {
 
 class ImageStore {
 public:
-  // Creates root/originals if missing and counts the stored originals (a scan of the
-  // shard folders). Throws StorageError if the folder cannot be created or read.
+  // Creates root/originals if missing, proves it writable (a temp file written,
+  // fsync'ed and removed) and counts the stored originals (a scan of the shard
+  // folders). Throws StorageError if the folder cannot be created, written or read:
+  // better to refuse to start than to fail every upload later.
   explicit ImageStore(std::filesystem::path root);
 
   ImageStore(const ImageStore&) = delete;
@@ -84,6 +86,15 @@ public:
   // Number of stored originals (for the pixelmill_images_stored gauge).
   [[nodiscard]] std::size_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
 
+  // True after a put failed for lack of space (ENOSPC, EDQUOT), until a later put
+  // succeeds or recheck_full() finds room again. Reads keep working meanwhile.
+  [[nodiscard]] bool full() const noexcept { return full_.load(std::memory_order_relaxed); }
+
+  // When full(): clears it if the filesystem has at least `needed` bytes available
+  // again (someone freed space), so a store that nobody writes to can recover.
+  // Returns full(). Cheap (one statvfs) and only called while full.
+  bool recheck_full(std::uintmax_t needed);
+
   // Removes every regular ".tmp-*" file under root (leftovers of a crash); returns how
   // many. Call once at startup, before serving; waits for this instance's puts.
   std::size_t cleanup_temp_files();
@@ -98,10 +109,12 @@ private:
   // Reads <id>.json; nullopt if the image is absent. Throws StorageError (EIO) if the
   // image is present without readable metadata.
   [[nodiscard]] std::optional<StoredMeta> load_meta(const ImageId& id) const;
+  PutResult put_durably(std::span<const std::uint8_t> bytes, const StoredMeta& meta);
 
   std::filesystem::path root_;
   std::filesystem::path originals_;
   std::atomic<std::size_t> count_{0};
+  std::atomic<bool> full_{false};
   std::array<std::mutex, kStripes> stripes_;  // put/remove of one id, one at a time
   std::shared_mutex writers_;                  // put/remove: shared; cleanup_temp_files: exclusive
 };
