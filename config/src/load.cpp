@@ -151,10 +151,15 @@ std::string format_listen(const ServerSettings& server) {
 
 // ---- the key table ----------------------------------------------------------
 
-enum class TomlType { integer, string };
+enum class TomlType { integer, boolean, string };
 
 std::string_view toml_type_name(TomlType type) {
-  return type == TomlType::integer ? "integer" : "string";
+  switch (type) {
+    case TomlType::integer: return "integer";
+    case TomlType::boolean: return "boolean";
+    case TomlType::string: break;
+  }
+  return "string";
 }
 
 struct KeyDescriptor {
@@ -201,6 +206,19 @@ KeyDescriptor integer_key(Names n, Field<Section, T> field, std::int64_t lo, std
   auto k = describe(n, "N", allowed, TomlType::integer);
   k.set = [=](Settings& s, std::string_view v) { field(s) = static_cast<T>(parse_integer(v, lo, hi)); };
   k.show = [=](const Settings& s) { return std::to_string(field(s)); };
+  return k;
+}
+
+// TOML true/false; environment and flags spell it true/false (no 1/0, yes/no: one
+// spelling per value keeps files, variables and flags greppable).
+template <class Section>
+KeyDescriptor bool_key(Names n, Field<Section, bool> field) {
+  auto k = describe(n, "true|false", "true or false", TomlType::boolean);
+  k.set = [=](Settings& s, std::string_view v) {
+    if (v != "true" && v != "false") invalid("is not a boolean");
+    field(s) = v == "true";
+  };
+  k.show = [=](const Settings& s) { return std::string(field(s) ? "true" : "false"); };
   return k;
 }
 
@@ -288,6 +306,8 @@ std::vector<KeyDescriptor> make_keys() {
                    Field{&S::server, &Srv::idle_timeout}, 1ms, 24h),
       duration_key({"server", "drain_timeout", "--drain-timeout", "on shutdown, time in-flight requests get to finish"},
                    Field{&S::server, &Srv::drain_timeout}, 1ms, 24h),
+      bool_key({"server", "playground", "", "serve the playground page at GET / (false: 404)"},
+               Field{&S::server, &Srv::playground}),
       integer_key({"runtime", "io_threads", "--io-threads", "threads running the network event loops"},
                   Field{&S::runtime, &Rt::io_threads}, 0, 64, "0 = auto"),
       integer_key({"runtime", "cpu_threads", "--cpu-threads", "threads decoding, resizing and encoding images"},
@@ -400,6 +420,8 @@ std::string toml_value_text(const toml::node& node) {
 std::optional<std::string> toml_text(const toml::node& node, TomlType type) {
   if (type == TomlType::integer) {
     if (const auto* v = node.as_integer()) return std::to_string(v->get());
+  } else if (type == TomlType::boolean) {
+    if (const auto* v = node.as_boolean()) return v->get() ? "true" : "false";
   } else if (const auto* v = node.as_string()) {
     return v->get();
   }

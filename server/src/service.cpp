@@ -18,6 +18,7 @@
 #include "pixelmill/runtime/starvation_monitor.hpp"
 #include "server_state.hpp"
 #include "session.hpp"
+#include "static_routes.hpp"
 
 namespace pixelmill::server {
 
@@ -40,6 +41,7 @@ struct Service::Parts {
         image_metrics(registry) {
     runtime_metrics.set_pool_sizes(io->size(), cpu.size(), cpu.queue_capacity());
     add_health_routes(*state, registry, store);
+    add_static_routes(state->router, s.server.playground);
     add_image_routes(state->router, {store, cache, source_limits(s.limits), s.limits.max_output_dimension,
                                      runtime_metrics, image_metrics});
     image_metrics.images_stored().Set(static_cast<double>(store.count()));

@@ -85,6 +85,7 @@ void check_same(const cfg::Settings& a, const cfg::Settings& b) {
   CHECK(a.server.body_timeout == b.server.body_timeout);
   CHECK(a.server.idle_timeout == b.server.idle_timeout);
   CHECK(a.server.drain_timeout == b.server.drain_timeout);
+  CHECK(a.server.playground == b.server.playground);
   CHECK(a.runtime.io_threads == b.runtime.io_threads);
   CHECK(a.runtime.cpu_threads == b.runtime.cpu_threads);
   CHECK(a.runtime.cpu_queue_length == b.runtime.cpu_queue_length);
@@ -116,6 +117,7 @@ const std::vector<KeyValue> non_defaults = {
     {"server", "body_timeout", "2m", false},
     {"server", "idle_timeout", "5s", false},
     {"server", "drain_timeout", "1ms", false},
+    {"server", "playground", "false", true},  // bare in TOML: a boolean
     {"runtime", "io_threads", "64", true},
     {"runtime", "cpu_threads", "256", true},
     {"runtime", "cpu_queue_length", "100000", true},
@@ -143,6 +145,7 @@ cfg::Settings expected_non_defaults() {
   s.server.body_timeout = 2min;
   s.server.idle_timeout = 5s;
   s.server.drain_timeout = 1ms;
+  s.server.playground = false;
   s.runtime.io_threads = 64;
   s.runtime.cpu_threads = 256;
   s.runtime.cpu_queue_length = 100000;
@@ -487,7 +490,7 @@ TEST_CASE("config/pixelmill.toml documents every key with its default") {
     CHECK_MESSAGE((key_at != std::string::npos && key_at < next_section), (section + "." + key));
     ++keys;
   }
-  CHECK(keys == 22);
+  CHECK(keys == 23);
 }
 
 TEST_CASE("resolve_auto fills the 0 = auto values from the core count") {
@@ -585,4 +588,15 @@ TEST_CASE("load_from_process reads argv and the real environment") {
     CHECK(s.runtime.io_threads == 2);
     CHECK(s.runtime.cpu_threads == 3);  // the flag still wins
   }
+}
+
+TEST_CASE("server.playground is a boolean in every source") {
+  TempDir dir;
+  CHECK(load({}).settings.server.playground);
+  CHECK_FALSE(load({"--set", "server.playground=false"}).settings.server.playground);
+  CHECK_FALSE(load({}, {{"PIXELMILL_SERVER_PLAYGROUND", "false"}}).settings.server.playground);
+  CHECK_CONTAINS(error_of({}, {{"PIXELMILL_SERVER_PLAYGROUND", "yes"}}),
+                 "PIXELMILL_SERVER_PLAYGROUND (server.playground): \"yes\" is not a boolean (allowed: true or false)");
+  CHECK_CONTAINS(error_of({"--config", dir.write("bad.toml", "[server]\nplayground = \"false\"\n")}),
+                 "bad.toml:2: server.playground: \"false\" is a TOML string, not boolean (allowed: true or false)");
 }

@@ -32,6 +32,7 @@ struct ServerSettings {
   std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(20)};
+  bool playground = true;  // GET / serves the embedded playground page; false: 404
 };
 
 struct RuntimeSettings {
