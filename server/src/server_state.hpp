@@ -14,6 +14,7 @@
 #include "pixelmill/runtime/offload.hpp"
 #include "pixelmill/runtime/task_group.hpp"
 #include "pixelmill/server/http_metrics.hpp"
+#include "heap_trimmer.hpp"
 #include "pixelmill/server/router.hpp"
 
 namespace pixelmill::server {
@@ -21,7 +22,8 @@ namespace pixelmill::server {
 struct ServerState {
   ServerState(const config::ServerSettings& settings, runtime::IoPool& io,
               runtime::Offloader& offloader, runtime::MetricsRegistry& registry)
-      : settings(settings), io(io), offloader(offloader), metrics(registry) {}
+      : settings(settings), io(io), offloader(offloader), metrics(registry),
+        trimmer(offloader.cpu_pool()) {}
 
   config::ServerSettings settings;
   runtime::IoPool& io;
@@ -31,6 +33,7 @@ struct ServerState {
   runtime::TaskGroup sessions;
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> open_connections{0};
+  HeapTrimmer trimmer;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor;  // lives on I/O context 0
 };
 
