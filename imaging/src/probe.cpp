@@ -13,10 +13,8 @@
 //         allocation, on-demand strip/tile offset loading.
 //   BMP   by hand: no Debian package offers a BMP header reader (OpenCV's reader is
 //         internal and only reachable by decoding). ~80 lines, bounds-checked.
-//   EXIF  by hand: the Orientation tag (0x0112) of IFD0 — a bounds-checked TIFF-IFD
-//         walk of ~30 lines in both byte orders. libexif would parse every IFD,
-//         maker notes and thumbnails (more code facing untrusted input, one more
-//         runtime package) to read one 16-bit value.
+//   EXIF  by hand: the Orientation tag (0x0112) of IFD0, tiff_orientation.hpp (why
+//         not libexif: see there).
 //
 // The libjpeg/libpng parts use setjmp/longjmp: the functions that call setjmp hold
 // only trivially destructible locals, and ImageError is thrown after they return.
@@ -38,6 +36,8 @@
 #include <tiffio.h>
 #include <webp/decode.h>
 #include <webp/demux.h>
+
+#include "tiff_orientation.hpp"
 
 namespace pixelmill::imaging {
 
@@ -70,61 +70,9 @@ std::uint32_t le32(const unsigned char* p) noexcept {
   return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) |
          (std::uint32_t{p[3]} << 24);
 }
-std::uint16_t be16(const unsigned char* p) noexcept {
-  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
-}
-std::uint32_t be32(const unsigned char* p) noexcept {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         std::uint32_t{p[3]};
-}
 bool starts_with(const unsigned char* p, std::size_t n, std::string_view magic,
                  std::size_t at = 0) noexcept {
   return n >= at + magic.size() && std::memcmp(p + at, magic.data(), magic.size()) == 0;
-}
-
-// ---------------------------------------------------------------------------
-// EXIF Orientation, hand-written (see the top of the file for why).
-// `p` points at a TIFF header ("II*\0" or "MM\0*"); an "Exif\0\0" prefix is skipped,
-// as some WebP and PNG writers include it. Anything out of bounds or unexpected gives 1:
-// broken metadata must not make an otherwise good image unusable.
-int exif_orientation(const unsigned char* p, std::size_t n) noexcept {
-  if (starts_with(p, n, std::string_view("Exif\0\0", 6))) {
-    p += 6;
-    n -= 6;
-  }
-  if (n < 8) return 1;
-  bool little;
-  if (p[0] == 'I' && p[1] == 'I') {
-    little = true;
-  } else if (p[0] == 'M' && p[1] == 'M') {
-    little = false;
-  } else {
-    return 1;
-  }
-  auto u16 = [&](std::size_t at) { return little ? le16(p + at) : be16(p + at); };
-  auto u32 = [&](std::size_t at) { return little ? le32(p + at) : be32(p + at); };
-  if (u16(2) != 42) return 1;
-  const std::size_t ifd = u32(4);
-  if (ifd < 8 || ifd > n - 2) return 1;
-  const std::size_t count = u16(ifd);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::size_t entry = ifd + 2 + 12 * i;  // <= 4 GiB + 786 KB: no overflow
-    if (entry + 12 > n) break;
-    if (u16(entry) != 0x0112) continue;
-    const std::uint16_t type = u16(entry + 2);
-    const std::uint32_t values = u32(entry + 4);
-    if (values < 1) return 1;
-    std::uint32_t v = 0;
-    if (type == 3) {  // SHORT: the value sits in the first 2 bytes of the value field
-      v = u16(entry + 8);
-    } else if (type == 4) {  // LONG: not standard, but seen in the wild
-      v = u32(entry + 8);
-    } else {
-      return 1;
-    }
-    return (v >= 1 && v <= 8) ? static_cast<int>(v) : 1;
-  }
-  return 1;
 }
 
 // ---------------------------------------------------------------------------
@@ -178,7 +126,11 @@ Magic detect(const unsigned char* p, std::size_t n) {
     if (brand == "heic" || brand == "heix" || brand == "hevc" || brand == "heim" ||
         brand == "heis" || brand == "mif1" || brand == "msf1")
       unsupported("HEIF/HEIC images are not supported");
-    unsupported("ISO media files (brand \"" + std::string(brand) + "\") are not supported");
+    // The brand is four uploaded bytes: only printable ASCII goes into the message
+    // (it becomes the problem detail and a log field; found by fuzz_probe).
+    const bool printable = std::all_of(brand.begin(), brand.end(), [](char c) { return c >= ' ' && c <= '~'; });
+    unsupported("ISO media files (brand \"" + (printable ? std::string(brand) : std::string("?")) +
+                "\") are not supported");
   }
   if (starts_with(p, n, "RIFF"sv)) unsupported("RIFF files other than WebP are not supported");
   if (n >= 3 && p[0] == 'P' && p[1] >= '1' && p[1] <= '7' &&
@@ -255,7 +207,7 @@ bool jpeg_read(const unsigned char* data, std::size_t size, JpegOut* out, JpegEr
   for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
     if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
         std::memcmp(m->data, "Exif\0\0", 6) == 0) {
-      out->orientation = exif_orientation(m->data, m->data_length);
+      out->orientation = exif_orientation({m->data, m->data_length});
       break;  // the first EXIF segment is the one readers use
     }
   }
@@ -321,7 +273,19 @@ struct PngOut {
   png_uint_32 width, height;
   int bit_depth, color_type, channels, orientation;
   bool has_alpha;
+  int transparent_grey;  // -1: none
 };
+
+// A grey image's tRNS colour key, or -1. A key outside the bit depth's range matches
+// no pixel (libpng only warns about it), so it is dropped here.
+int grey_colour_key(png_structp png, png_infop info, int color_type, int bit_depth) {
+  png_color_16p key = nullptr;
+  if (color_type != PNG_COLOR_TYPE_GRAY || png_get_tRNS(png, info, nullptr, nullptr, &key) == 0 ||
+      key == nullptr) {
+    return -1;
+  }
+  return key->gray < (1 << bit_depth) ? key->gray : -1;
+}
 
 bool png_read(PngState* st, PngOut* out) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, st, png_error_cb, png_warning_cb);
@@ -347,9 +311,12 @@ bool png_read(PngState* st, PngOut* out) {
   png_set_chunk_malloc_max(png, 1U << 20);
   // Discard every ancillary chunk unread (text, iCCP, sPLT, ...: no zlib inflate, no
   // allocation) — except tRNS (kept by libpng regardless) and eXIf (orientation).
+  // eXIf is kept as an *unknown* chunk: libpng's own eXIf reader allocates the chunk's
+  // declared length (up to 2 GB) before reading it, while unknown chunks obey the
+  // chunk_malloc_max above (found by fuzz_probe: a 136-byte file asked for 1.6 GB).
   png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, nullptr, -1);
   static constexpr png_byte exif_chunk[] = {'e', 'X', 'I', 'f', '\0'};
-  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_AS_DEFAULT, exif_chunk, 1);
+  png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, exif_chunk, 1);
   png_read_info(png, info);  // signature, IHDR, ancillary chunks, stops at the first IDAT
 
   int interlace = 0;
@@ -358,11 +325,16 @@ bool png_read(PngState* st, PngOut* out) {
   out->channels = png_get_channels(png, info);
   out->has_alpha = (out->color_type & PNG_COLOR_MASK_ALPHA) != 0 ||
                    png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+  out->transparent_grey = grey_colour_key(png, info, out->color_type, out->bit_depth);
   out->orientation = 1;
-  png_uint_32 exif_size = 0;
-  png_bytep exif = nullptr;
-  if (png_get_eXIf_1(png, info, &exif_size, &exif) != 0 && exif != nullptr)
-    out->orientation = exif_orientation(exif, exif_size);
+  png_unknown_chunkp chunks = nullptr;
+  const int count = png_get_unknown_chunks(png, info, &chunks);
+  for (int i = 0; i < count; ++i) {
+    if (std::memcmp(chunks[i].name, "eXIf", 4) == 0 && chunks[i].data != nullptr) {
+      out->orientation = exif_orientation({chunks[i].data, chunks[i].size});
+      break;  // the first one, as libpng's reader (which refuses a second)
+    }
+  }
   png_destroy_read_struct(&png, &info, nullptr);
   return true;
 }
@@ -379,6 +351,7 @@ ProbeResult probe_png(const unsigned char* data, std::size_t size) {
   r.has_alpha = out.has_alpha;
   r.channels = out.channels;
   r.bits_per_sample = out.bit_depth;
+  if (out.transparent_grey >= 0) r.transparent_grey = static_cast<std::uint16_t>(out.transparent_grey);
   return r;
 }
 
@@ -412,7 +385,7 @@ ProbeResult probe_webp(const unsigned char* data, std::size_t size) {
     if (WebPDemuxer* demux = WebPDemux(&whole); demux != nullptr) {
       WebPChunkIterator it;
       if (WebPDemuxGetChunk(demux, "EXIF", 1, &it) != 0) {
-        r.orientation = exif_orientation(it.chunk.bytes, it.chunk.size);
+        r.orientation = exif_orientation({it.chunk.bytes, it.chunk.size});
         WebPDemuxReleaseChunkIterator(&it);
       }
       WebPDemuxDelete(demux);
@@ -464,6 +437,11 @@ extern "C" int tiff_error_cb(TIFF*, void* user, const char* module, const char* 
     char buf[256];
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     m->error = (module != nullptr && *module != '\0') ? std::string(module) + ": " + buf : buf;
+    // The message becomes the problem detail and a log field: one line of ASCII.
+    // libtiff's own texts contain newlines (found by fuzz_decode: "Tag InkNames:\n ...").
+    for (char& c : m->error) {
+      if (c < ' ' || c > '~') c = (c == '\n' || c == '\t' || c == '\r') ? ' ' : '?';
+    }
   }
   return 1;  // handled: libtiff's global handler (stderr, or OpenCV's) is not called
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <utility>
 
+#include "tiff_orientation.hpp"
+
 namespace pixelmill::imaging {
 
 // ---------------------------------------------------------------- small parsers
@@ -126,8 +128,9 @@ int imread_flags(ImageFormat format, int shrink) {
 // OpenCV then returns the image with the missing part filled grey. Walk the marker
 // segments (skipping APPn payloads such as EXIF thumbnails by their length, and the
 // entropy-coded data after each SOS) and require the EOI marker before the end of the
-// data. Trailing bytes after EOI (e.g. an MPF secondary image) are allowed.
-bool jpeg_has_eoi(std::span<const std::uint8_t> b) noexcept {
+// data. Trailing bytes after EOI (e.g. an MPF secondary image) are allowed. `scans`,
+// when given, counts the SOS markers seen.
+bool jpeg_has_eoi(std::span<const std::uint8_t> b, int* scans = nullptr) noexcept {
   const std::size_t n = b.size();
   std::size_t pos = 2;  // after SOI
   while (pos < n) {
@@ -145,6 +148,7 @@ bool jpeg_has_eoi(std::span<const std::uint8_t> b) noexcept {
     if (length < 2) return false;
     pos += length;
     if (marker != 0xDA) continue;
+    if (scans != nullptr) ++*scans;
     // Entropy-coded data: runs until a 0xFF that is not stuffing (FF 00) or RSTn.
     while (pos < n) {
       if (b[pos] != 0xFF) {
@@ -165,7 +169,73 @@ bool jpeg_has_eoi(std::span<const std::uint8_t> b) noexcept {
   return false;
 }
 
+// OpenCV 4.6 applies a TIFF's Orientation tag itself, even for IMREAD_UNCHANGED (and
+// garbles it for tiled RGBA: libtiff's RGBA reader flips within tiles). A copy tagged 1
+// decodes to the raw pixels on every path, so orient() applies the tag exactly once (not
+// at all for orient=false), as for every other format. One memcpy of the file, only for
+// TIFFs not tagged 1.
+std::vector<std::uint8_t> tiff_tagged_upright(std::span<const std::uint8_t> bytes, const ProbeResult& source) {
+  std::vector<std::uint8_t> copy(bytes.begin(), bytes.end());
+  if (!reset_orientation(copy)) throw_undecodable(source, "its Orientation tag is unreadable");
+  return copy;
+}
+
+// OpenCV's PNG decoder reads every ancillary chunk with libpng's defaults: it inflates
+// each zTXt/iTXt/iCCP (up to 8 MB apiece, ~1000 of them) and allocates an eXIf chunk's
+// declared length (up to 2 GB) — a few KB of upload can cost seconds of CPU or GBs of
+// address space (found with the text-chunk bomb and fuzz_decode). Of the ancillary
+// chunks only tRNS changes the pixels OpenCV returns, so the decoder gets a copy of the
+// critical chunks and tRNS. Where a chunk runs past the end, the copy ends (with that
+// chunk's start, if critical): the decoder reports the truncation.
+std::vector<std::uint8_t> png_pixels_only(std::span<const std::uint8_t> b) {
+  constexpr std::size_t signature = 8, overhead = 12;  // length, type, CRC
+  const auto at = [&](std::size_t pos) { return b.begin() + static_cast<std::ptrdiff_t>(pos); };
+  std::vector<std::uint8_t> out(b.begin(), at(std::min(b.size(), signature)));
+  for (std::size_t pos = signature; b.size() - pos >= 8;) {
+    const std::size_t length = std::size_t{b[pos]} << 24 | std::size_t{b[pos + 1]} << 16 |
+                               std::size_t{b[pos + 2]} << 8 | b[pos + 3];
+    const auto type = b.subspan(pos + 4, 4);
+    const bool keep = (type[0] & 0x20) == 0 || std::equal(type.begin(), type.end(), "tRNS");  // critical: uppercase
+    if (b.size() - pos < overhead || length > b.size() - pos - overhead) {
+      if (keep) out.insert(out.end(), at(pos), b.end());
+      break;
+    }
+    if (keep) out.insert(out.end(), at(pos), at(pos + overhead + length));
+    if (std::equal(type.begin(), type.end(), "IEND")) break;
+    pos += overhead + length;
+  }
+  return out;
+}
+
+// libjpeg decodes every scan over the whole coefficient buffer, even an empty one: a
+// progressive JPEG of 16 MP plus 10,000 ten-byte empty scans (1.6 MB) kept a CPU
+// thread busy for minutes. Encoders write about 10 scans (libjpeg's progression; a
+// few dozen at most), so more than this is refused before decoding, as libjpeg-turbo
+// advises (djpeg -maxscans, TJPARAM_SCANLIMIT).
+constexpr int kMaxJpegScans = 100;
+
+void check_jpeg_scans(std::span<const std::uint8_t> bytes, const ProbeResult& source) {
+  if (source.format != ImageFormat::jpeg) return;
+  int scans = 0;
+  (void)jpeg_has_eoi(bytes, &scans);
+  if (scans > kMaxJpegScans) {
+    throw ImageError(ImageError::Kind::over_limit,
+                     "the JPEG has " + std::to_string(scans) + " scans, over the limit of " +
+                         std::to_string(kMaxJpegScans));
+  }
+}
+
 cv::Mat decode_raw(std::span<const std::uint8_t> bytes, const ProbeResult& source, int shrink) {
+  std::vector<std::uint8_t> upright;
+  if (source.format == ImageFormat::tiff && source.orientation != 1) {
+    upright = tiff_tagged_upright(bytes, source);
+    bytes = upright;
+  }
+  std::vector<std::uint8_t> pixels_only;
+  if (source.format == ImageFormat::png) {
+    pixels_only = png_pixels_only(bytes);
+    bytes = pixels_only;
+  }
   // A header over the caller's bytes: imdecode only reads them.
   const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
                        const_cast<std::uint8_t*>(bytes.data()));
@@ -211,6 +281,26 @@ cv::Mat to_8bit_bgr_or_bgra(cv::Mat image, const ProbeResult& source) {
   }
 }
 
+// OpenCV's PNG decoder drops a grey image's tRNS colour key (it keeps palette and RGB
+// keys as alpha). The decoded samples map one-to-one to the file's: 16-bit as stored,
+// 1/2/4-bit scaled to 8 bits by libpng's bit replication (x * 255 / (2^depth - 1)), so
+// the key, scaled the same way, matches exactly the keyed pixels. Empty if no key.
+cv::Mat colour_key_alpha(const cv::Mat& grey, const ProbeResult& source) {
+  if (!source.transparent_grey || grey.channels() != 1) return {};
+  double key = *source.transparent_grey;
+  if (source.bits_per_sample < 8) key *= 255.0 / ((1 << source.bits_per_sample) - 1);
+  cv::Mat alpha;
+  cv::compare(grey, key, alpha, cv::CMP_NE);  // 8-bit: 0 on the key, 255 elsewhere
+  return alpha;
+}
+
+cv::Mat with_alpha(const cv::Mat& bgr, const cv::Mat& alpha) {
+  cv::Mat bgra;
+  cv::cvtColor(bgr, bgra, cv::COLOR_BGR2BGRA);
+  cv::insertChannel(alpha, bgra, 3);
+  return bgra;
+}
+
 // BGRA -> BGR composited over `background` (straight alpha).
 cv::Mat flatten(const cv::Mat& bgra, Rgba background) {
   CV_Assert(bgra.type() == CV_8UC4);
@@ -231,11 +321,28 @@ cv::Mat flatten(const cv::Mat& bgra, Rgba background) {
   return bgr;
 }
 
-cv::Mat resize_to(const cv::Mat& image, cv::Size target) {
+int interpolation(Kernel kernel) {
+  switch (kernel) {
+    // _EXACT samples each output pixel's centre (as PIL and Matlab do); INTER_NEAREST
+    // takes the top-left source pixel of each block, shifting the image.
+    case Kernel::nearest: return cv::INTER_NEAREST_EXACT;
+    case Kernel::linear: return cv::INTER_LINEAR;
+    case Kernel::cubic: return cv::INTER_CUBIC;
+    case Kernel::area: return cv::INTER_AREA;
+    case Kernel::lanczos: return cv::INTER_LANCZOS4;
+  }
+  return cv::INTER_AREA;
+}
+
+cv::Mat resize_to(const cv::Mat& image, cv::Size target, std::optional<Kernel> kernel) {
   if (image.size() == target) return image;
+  cv::Mat out;
+  if (kernel) {
+    cv::resize(image, out, target, 0, 0, interpolation(*kernel));
+    return out;
+  }
   const bool shrink_x = target.width < image.cols, shrink_y = target.height < image.rows;
   const bool grow_x = target.width > image.cols, grow_y = target.height > image.rows;
-  cv::Mat out;
   if ((shrink_x || shrink_y) && (grow_x || grow_y)) {
     // One axis shrinks, the other grows (fill): area-average the shrinking axis,
     // then interpolate the growing one.
@@ -349,6 +456,7 @@ Transformed transform(std::span<const std::uint8_t> bytes, const TransformOption
                          std::to_string(plan.output.height) + ", over WebP's limit of " +
                          std::to_string(kWebpMaxDimension) + " pixels per side");
   }
+  check_jpeg_scans(bytes, source);
   timer.done(Stage::probe);
 
   // --- decode: raw pixels (orientation ignored), JPEG at 1/shrink_on_load.
@@ -369,7 +477,9 @@ Transformed transform(std::span<const std::uint8_t> bytes, const TransformOption
       throw_undecodable(source, "the decoded size differs from the header's");
     }
   }
+  const cv::Mat key_alpha = colour_key_alpha(image, source);
   image = to_8bit_bgr_or_bgra(std::move(image), source);
+  if (!key_alpha.empty()) image = with_alpha(image, key_alpha);
   timer.done(Stage::decode);
 
   // --- resize: flatten (JPEG) -> resize -> orient -> crop -> pad.
@@ -383,7 +493,7 @@ Transformed transform(std::span<const std::uint8_t> bytes, const TransformOption
   }
   const cv::Size raw_target = plan.swaps_axes ? cv::Size(plan.resize.height, plan.resize.width)
                                               : cv::Size(plan.resize.width, plan.resize.height);
-  image = resize_to(image, raw_target);
+  image = resize_to(image, raw_target, options.kernel);
   if (premultiplied) cv::cvtColor(image, image, cv::COLOR_mRGBA2RGBA);
   image = orient(image, plan.orient);
   CV_Assert(image.cols == plan.resize.width && image.rows == plan.resize.height);

@@ -18,8 +18,8 @@ namespace pixelmill::server {
 namespace {
 
 constexpr std::string_view slug = "bad-parameter";
-constexpr std::array<std::string_view, 9> names = {"w",      "h",      "fit",     "position", "background",
-                                                   "enlarge", "format", "quality", "orient"};
+constexpr std::array<std::string_view, 10> names = {"w",       "h",      "fit",     "position", "background",
+                                                    "enlarge", "format", "quality", "orient",   "kernel"};
 constexpr std::string_view bool_allowed = "true, false, 1, 0";
 constexpr std::string_view position_allowed =
     "centre, center, north, northeast, east, southeast, south, southwest, west, northwest, "
@@ -96,6 +96,9 @@ void apply(imaging::TransformOptions& o, std::string_view name, std::string_view
     o.quality = parse_int(name, value, "is not an integer", 1, 100);
   } else if (name == "orient") {
     o.orient = parse_bool(name, value);
+  } else if (name == "kernel") {
+    o.kernel = require(imaging::parse_kernel(value), name, value, "is not a kernel",
+                       "nearest, linear, cubic, area, lanczos");
   } else {
     fail("unknown parameter " + quote(name) + " (allowed: " + all_names() + ")");
   }
@@ -222,6 +225,8 @@ std::string canonical_params(const imaging::TransformOptions& o) {
   out += "&background=" + hex_byte(o.background.r) + hex_byte(o.background.g) + hex_byte(o.background.b) +
          hex_byte(o.background.a);
   out += "&orient=" + std::string(o.orient ? "1" : "0");
+  // Only when given: default requests keep the keys (and ETags) they had before `kernel`.
+  if (o.kernel) out += "&kernel=" + std::string(imaging::to_string(*o.kernel));
   out += "&max=" + std::to_string(o.max_output_dimension);
   return out;
 }

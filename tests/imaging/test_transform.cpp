@@ -10,29 +10,22 @@
 
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
+#include "imaging_testdata.hpp"
 #include "pixelmill/imaging/image_error.hpp"
 #include "pixelmill/imaging/transform.hpp"
 
 using namespace pixelmill::imaging;
-namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kTestdata = fs::path(PIXELMILL_SOURCE_DIR) / ".." / "shared" / "testdata";
-constexpr const char* kPhoto = "photos/umang_by_Abhishek_Mudgal.jpg";  // 3840x2160 baseline
+using pixelmill::test::decode;
+using pixelmill::test::load;
+using pixelmill::test::mean_abs_diff;
 
-std::vector<std::uint8_t> load(const std::string& relative) {
-  const fs::path path = kTestdata / relative;
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path.string());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+constexpr const char* kPhoto = "photos/umang_by_Abhishek_Mudgal.jpg";  // 3840x2160 baseline
 
 Transformed run(const std::string& relative, const TransformOptions& options) {
   const auto bytes = load(relative);
@@ -45,12 +38,6 @@ TransformOptions sized(std::optional<int> w, std::optional<int> h, Fit fit = Fit
   o.height = h;
   o.fit = fit;
   return o;
-}
-
-cv::Mat decode(const Transformed& t, int flags = cv::IMREAD_UNCHANGED) {
-  const cv::Mat buffer(1, static_cast<int>(t.bytes.size()), CV_8UC1,
-                       const_cast<std::uint8_t*>(t.bytes.data()));
-  return cv::imdecode(buffer, flags);
 }
 
 bool starts_with(const std::vector<std::uint8_t>& bytes, std::initializer_list<int> magic,
@@ -68,13 +55,6 @@ bool is_png(const std::vector<std::uint8_t>& b) {
 }
 bool is_webp(const std::vector<std::uint8_t>& b) {
   return starts_with(b, {'R', 'I', 'F', 'F'}) && starts_with(b, {'W', 'E', 'B', 'P'}, 8);
-}
-
-// Mean absolute difference per sample (0..255) of two same-sized BGR images.
-double mean_abs_diff(const cv::Mat& a, const cv::Mat& b) {
-  REQUIRE(a.size() == b.size());
-  REQUIRE(a.type() == b.type());
-  return cv::norm(a, b, cv::NORM_L1) / static_cast<double>(a.total() * a.channels());
 }
 
 ImageError::Kind error_kind(const std::string& relative, const TransformOptions& options = {}) {

@@ -47,6 +47,7 @@ TEST_CASE("no parameters give the defaults") {
     CHECK(o.quality == 80);
     CHECK(o.background == img::Rgba{255, 255, 255, 255});
     CHECK(o.orient == true);
+    CHECK(!o.kernel);
     CHECK(o.max_output_dimension == 8192);
   }
   CHECK(parse("", "", 100).max_output_dimension == 100);
@@ -55,7 +56,7 @@ TEST_CASE("no parameters give the defaults") {
 TEST_CASE("every parameter, from a target, a query and a query with '?'") {
   const std::string query =
       "w=800&h=600&fit=contain&position=right%20top&background=%23ff000080&enlarge=true&format=jpg"
-      "&quality=90&orient=0";
+      "&quality=90&orient=0&kernel=lanczos";
   for (const auto& input : {"/images/x?" + query, query, "?" + query}) {
     const auto o = parse(input);
     CHECK(o.width == 800);
@@ -67,6 +68,7 @@ TEST_CASE("every parameter, from a target, a query and a query with '?'") {
     CHECK(o.format == img::OutputFormat::jpeg);
     CHECK(o.quality == 90);
     CHECK(o.orient == false);
+    CHECK(o.kernel == img::Kernel::lanczos);
   }
   // '+' is a space in a query.
   CHECK(parse("position=left+bottom").position == img::Position::southwest);
@@ -78,6 +80,10 @@ TEST_CASE("every parameter, from a target, a query and a query with '?'") {
   CHECK(parse("quality=100").quality == 100);
   CHECK(parse("format=webp").format == img::OutputFormat::webp);
   CHECK(parse("background=transparent").background == img::Rgba{0, 0, 0, 0});
+  CHECK(parse("kernel=nearest").kernel == img::Kernel::nearest);
+  CHECK(parse("kernel=linear").kernel == img::Kernel::linear);
+  CHECK(parse("kernel=cubic").kernel == img::Kernel::cubic);
+  CHECK(parse("kernel=area").kernel == img::Kernel::area);
 }
 
 TEST_CASE("bad values: the detail names the parameter, the value and what is allowed") {
@@ -111,13 +117,21 @@ TEST_CASE("bad values: the detail names the parameter, the value and what is all
   CHECK(error_of("orient=TRUE") == R"(parameter "orient": "TRUE" is not a boolean (allowed: true, false, 1, 0))");
   CHECK(error_of("format=gif") ==
         R"(parameter "format": "gif" is not an output format (allowed: jpeg, jpg, png, webp, auto))");
+  CHECK(error_of("kernel=bicubic") ==
+        R"(parameter "kernel": "bicubic" is not a kernel (allowed: nearest, linear, cubic, area, lanczos))");
+  CHECK(error_of("kernel=Lanczos") ==
+        R"(parameter "kernel": "Lanczos" is not a kernel (allowed: nearest, linear, cubic, area, lanczos))");
+  CHECK(error_of("kernel=") ==
+        R"(parameter "kernel": "" is not a kernel (allowed: nearest, linear, cubic, area, lanczos))");
 }
 
 TEST_CASE("unknown, repeated and malformed parameters") {
-  CHECK(error_of("x=1") ==
-        R"(unknown parameter "x" (allowed: w, h, fit, position, background, enlarge, format, quality, orient))");
-  CHECK(error_of("w=10&W=10") ==
-        R"(unknown parameter "W" (allowed: w, h, fit, position, background, enlarge, format, quality, orient))");
+  CHECK(error_of("x=1") == R"(unknown parameter "x" (allowed: w, h, fit, position, background, enlarge, )"
+                           R"(format, quality, orient, kernel))");
+  CHECK(error_of("w=10&W=10") == R"(unknown parameter "W" (allowed: w, h, fit, position, background, enlarge, )"
+                                 R"(format, quality, orient, kernel))");
+  CHECK(error_of("kernel=area&kernel=cubic") ==
+        R"(parameter "kernel" is given more than once: "area" and "cubic" (allowed: each parameter at most once))");
   CHECK(error_of("=5").starts_with(R"(unknown parameter "" )"));
   CHECK(error_of("width=100").starts_with(R"(unknown parameter "width" )"));
   CHECK(error_of("w=100&h=5&w=200") ==
@@ -185,6 +199,10 @@ TEST_CASE("canonical_params: every field, stable across spellings, distinct acro
   const auto b = srv::canonical_params(parse("/x?enlarge=1&background=ffffffff&format=jpeg&position=right+top&w=100"));
   CHECK(a == b);
   CHECK(a == srv::canonical_params(parse("enlarge=1&position=northeast&w=100&format=jpeg", "image/webp")));
+  // A kernel only when given (so default requests keep their keys), after orient.
+  CHECK(srv::canonical_params(parse("kernel=area")) ==
+        "w=-&h=-&fit=cover&position=centre&enlarge=0&format=auto&webp=0&quality=80&background=ffffffff"
+        "&orient=1&kernel=area&max=8192");
   // accepts_webp only matters for format=auto.
   CHECK(srv::canonical_params(parse("", "image/webp")) != srv::canonical_params(parse("")));
   CHECK(srv::canonical_params(parse("", "image/webp")).find("&webp=1&") != std::string::npos);
@@ -193,7 +211,8 @@ TEST_CASE("canonical_params: every field, stable across spellings, distinct acro
   const std::string_view variants[] = {
       "",          "w=100",         "h=100",        "w=100&h=100",    "fit=contain", "position=north",
       "enlarge=1", "format=png",    "format=webp",  "format=jpeg",    "quality=81",  "background=000",
-      "orient=0",  "background=ffffff00"};
+      "orient=0",  "background=ffffff00", "kernel=nearest", "kernel=linear", "kernel=cubic", "kernel=area",
+      "kernel=lanczos"};
   std::set<std::string> seen;
   for (const auto v : variants) CHECK_MESSAGE(seen.insert(srv::canonical_params(parse(v))).second, v);
   CHECK(seen.insert(srv::canonical_params(parse("", "", 4096))).second);

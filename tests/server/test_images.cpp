@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <tuple>
 #include <iterator>
+#include <set>
+#include <tuple>
+#include <utility>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -265,4 +267,71 @@ TEST_CASE("EXIF orientation over HTTP: every Landscape sample comes out upright"
     REQUIRE(out.size() == reference.size());
     CHECK(cv::norm(out, reference, cv::NORM_L1) / static_cast<double>(out.total() * 3) < 12);
   }
+}
+
+TEST_CASE("grey PNGs with a tRNS colour key over HTTP: exactly the keyed pixels come out transparent") {
+  test::ServerFixture f;
+  auto client = f.client();
+  // pngsuite tbbn0g04 (4-bit) and tbwn0g16 (16-bit): grey, tRNS key = white.
+  for (const std::string file : {"pngsuite/tbbn0g04.png", "pngsuite/tbwn0g16.png"}) {
+    INFO(file);
+    const std::string source = testdata(file);
+    const cv::Mat grey = decode(source);  // OpenCV alone: one grey channel, the key dropped
+    REQUIRE(grey.channels() == 1);
+    const cv::Mat keyed = grey == (grey.depth() == CV_16U ? 65535.0 : 255.0);
+    REQUIRE(cv::countNonZero(keyed) > 0);
+
+    auto res = post_image(client, "/v1/resize?format=png", source, "image/png");
+    REQUIRE(res.result() == status::ok);
+    CHECK(res[field::content_type] == "image/png");
+    const cv::Mat out = decode(res.body());
+    REQUIRE(out.type() == CV_8UC4);
+    REQUIRE(out.size() == grey.size());
+    cv::Mat alpha;
+    cv::extractChannel(out, alpha, 3);
+    CHECK(cv::norm(alpha, ~keyed, cv::NORM_INF) == 0);  // 0 on the key, 255 elsewhere
+  }
+}
+
+TEST_CASE("kernel over HTTP: another kernel, another valid image of the same size, ETag and cache entry") {
+  test::ServerFixture f;
+  auto client = f.client();
+  const std::string source = testdata(photo);
+  auto resize = [&](const std::string& kernel) {
+    auto res = post_image(client, "/v1/resize?w=300&format=png" + kernel, source);
+    REQUIRE(res.result() == status::ok);
+    const cv::Mat out = decode(res.body());
+    CHECK(out.cols == 300);
+    CHECK(out.rows == 169);
+    CHECK(out.channels() == 3);
+    return std::pair{res.body(), std::string(res[field::etag])};
+  };
+  const auto plain = resize("");
+  const auto nearest = resize("&kernel=nearest");
+  const auto lanczos = resize("&kernel=lanczos");
+  const auto area = resize("&kernel=area");
+  CHECK(nearest.first != plain.first);
+  CHECK(lanczos.first != plain.first);
+  CHECK(lanczos.first != nearest.first);
+  CHECK(area.first == plain.first);  // shrinking: the default kernel is area
+  const std::set<std::string> etags = {plain.second, nearest.second, lanczos.second, area.second};
+  CHECK(etags.size() == 4);
+
+  auto bad = post_image(client, "/v1/resize?w=300&kernel=bicubic", source);
+  CHECK(bad.result() == status::bad_request);
+  CHECK(problem_type(bad) == "urn:pixelmill:problem:bad-parameter");
+  CHECK(std::string(test::json_body(bad).at("detail").as_string()).find("\"kernel\"") != std::string::npos);
+
+  // Stored variants: one cache entry per kernel.
+  auto created = post_image(client, "/v1/images", source);
+  REQUIRE(created.result() == status::created);
+  const std::string target = "/v1/images/" + std::string(test::json_body(created).at("id").as_string()) + "?w=300";
+  auto variant_plain = client.get(target + "&format=png");
+  auto variant_nearest = client.get(target + "&format=png&kernel=nearest");
+  REQUIRE(variant_plain.result() == status::ok);
+  REQUIRE(variant_nearest.result() == status::ok);
+  CHECK(variant_plain.body() == plain.first);
+  CHECK(variant_nearest.body() == nearest.first);
+  CHECK(variant_nearest[field::etag] != variant_plain[field::etag]);
+  CHECK(test::value(f.metrics(), "pixelmill_cache_misses_total") == 2);
 }

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -49,6 +50,10 @@ struct ProbeResult {
   // Bits per sample where the header says so (JPEG 8; PNG 1..16; TIFF BitsPerSample;
   // WebP 8); for BMP the bits per *pixel* (1, 4, 8, 16, 24, 32).
   int bits_per_sample = 0;
+  // PNG grey without an alpha channel (colour type 0) whose tRNS chunk names one grey
+  // sample value, at the file's bit depth, as fully transparent (a colour key). OpenCV's
+  // PNG decoder drops it; transform() rebuilds the alpha from it.
+  std::optional<std::uint16_t> transparent_grey;
   bool progressive = false;  // JPEG: progressive (SOF2) rather than baseline/sequential
   bool cmyk = false;         // JPEG with 4 components (CMYK or YCCK); TIFF separated
 

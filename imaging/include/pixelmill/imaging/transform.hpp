@@ -9,14 +9,16 @@
 //   encode, no metadata                         (Stage::encode)
 //
 // Decode always passes IMREAD_IGNORE_ORIENTATION (or IMREAD_UNCHANGED, for which
-// OpenCV never orients): the EXIF orientation from probe() is applied here, exactly
-// once, through geometry's OrientOps. Resizing happens before orienting (the two
-// commute; fewer pixels to rotate).
+// OpenCV orients no format but TIFF; a TIFF is decoded from a copy tagged upright): the
+// EXIF orientation from probe() is applied here, exactly once, through geometry's
+// OrientOps. Resizing happens before orienting (the two commute; fewer pixels to
+// rotate).
 //
 // Pure and thread-safe: no global state, no threads of its own. OpenCV's parallel_for_
 // inside resize/cvtColor is routed to the CPU pool by the runtime's OpenCV backend.
 #include "pixelmill/imaging/geometry.hpp"
 #include "pixelmill/imaging/image_error.hpp"
+#include "pixelmill/imaging/kernel.hpp"
 #include "pixelmill/imaging/probe.hpp"
 
 #include <chrono>
@@ -60,6 +62,7 @@ struct TransformOptions {
   int quality = 80;               // 1..100 (clamped), JPEG and WebP
   Rgba background{};              // contain padding; flattening alpha for JPEG
   bool orient = true;             // apply EXIF orientation
+  std::optional<Kernel> kernel;   // none: INTER_AREA to shrink, INTER_CUBIC to enlarge
   int max_output_dimension = 8192;
 };
 
@@ -85,8 +88,9 @@ struct Transformed {
                                                  bool source_has_alpha) noexcept;
 
 // probe -> check_limits -> plan_geometry -> decode (JPEG shrink-on-load via
-// IMREAD_REDUCED_COLOR_n) -> resize (INTER_AREA to shrink, INTER_CUBIC to enlarge)
-// -> orient -> crop/pad -> encode. `observe`, when set, is called once per completed
+// IMREAD_REDUCED_COLOR_n; a grey PNG's tRNS colour key made alpha) -> resize (the
+// options' kernel, else INTER_AREA to shrink and INTER_CUBIC to enlarge) -> orient ->
+// crop/pad -> encode. `observe`, when set, is called once per completed
 // stage with its elapsed steady_clock time (a stage that throws is not reported).
 // Throws ImageError (unsupported_format / malformed / over_limit from probe and
 // check_limits; undecodable when the pixel data does not decode) or GeometryError.

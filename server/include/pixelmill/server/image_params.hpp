@@ -10,6 +10,9 @@
 //   format      jpeg | jpg | png | webp | auto                      (auto)
 //   quality     1..100                                              (80)
 //   orient      true | false | 1 | 0                                (true)
+//   kernel      nearest | linear | cubic | area | lanczos           (unset: area to
+//                                                                    shrink, cubic to
+//                                                                    enlarge)
 //
 // Each parameter may appear at most once. Anything else (an unknown name, a bad
 // value, a repeated name, a malformed query) is a 400 HttpError with slug
@@ -43,11 +46,12 @@ namespace pixelmill::server {
 // A stable text of every field of `options` after defaults, e.g.
 //   "w=800&h=-&fit=cover&position=centre&enlarge=0&format=auto&webp=1&quality=80&
 //    background=ffffffff&orient=1&max=8192"
-// (one line, no spaces). Equal options give equal strings and different options
-// different ones, whatever spelling the client used ("jpg" = "jpeg", "#FFF" =
-// "white"), so it can feed ETags and cache keys. The output format is not resolved
-// yet: `format` is the one requested, and accepts_webp ("webp=0|1") is included only
-// for format=auto, the only case it changes the result.
+// (one line, no spaces; "&kernel=<name>" follows orient only when a kernel is given,
+// so default requests keep their keys). Equal options give equal strings and
+// different options different ones, whatever spelling the client used ("jpg" =
+// "jpeg", "#FFF" = "white"), so it can feed ETags and cache keys. The output format
+// is not resolved yet: `format` is the one requested, and accepts_webp ("webp=0|1") is
+// included only for format=auto, the only case it changes the result.
 [[nodiscard]] std::string canonical_params(const imaging::TransformOptions& options);
 
 }  // namespace pixelmill::server
