@@ -237,7 +237,7 @@ std::size_t ImageStore::cleanup_temp_files() {
   fs::recursive_directory_iterator it(root_, fs::directory_options::none, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     const fs::path& path = it->path();
-    if (!path.filename().string().starts_with(detail::kTempPrefix)) continue;
+    if (!detail::is_abandoned_temp(*it)) continue;
     if (!it->is_regular_file(ec) || ec) {
       ec.clear();
       continue;

@@ -76,12 +76,34 @@ std::string random_temp_name() {
   std::random_device rd;  // getrandom(2): distinct across threads and forked processes
   const std::uint64_t r = (std::uint64_t{rd()} << 32) ^ rd();
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string name(kTempPrefix);
+  std::string name(host_temp_prefix());
   for (int shift = 60; shift >= 0; shift -= 4) name.push_back(kHex[(r >> shift) & 0xf]);
   return name;
 }
 
 }  // namespace
+
+const std::string& host_temp_prefix() {
+  static const std::string prefix = [] {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::uint32_t hash = 2166136261u;  // FNV-1a: the same in every build, unlike std::hash
+    for (const char* c = host; *c != '\0'; ++c) hash = (hash ^ static_cast<unsigned char>(*c)) * 16777619u;
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "%08x-", hash);
+    return std::string(kTempPrefix) + tag;
+  }();
+  return prefix;
+}
+
+bool is_abandoned_temp(const std::filesystem::directory_entry& file) {
+  const std::string name = file.path().filename().string();
+  if (!name.starts_with(kTempPrefix)) return false;
+  if (name.starts_with(host_temp_prefix())) return true;
+  std::error_code ec;
+  const auto written = file.last_write_time(ec);
+  return !ec && std::filesystem::file_time_type::clock::now() - written > kAbandonedAfter;
+}
 
 std::string write_temp_file(int dirfd, const std::filesystem::path& dir, std::span<const std::uint8_t> bytes) {
   std::string name;

@@ -1,6 +1,7 @@
 #pragma once
 // The POSIX calls behind ImageStore's atomic, durable writes (private to storage/).
 // Every failure is thrown as StorageError carrying the errno of the failing call.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -12,6 +13,14 @@
 namespace pixelmill::storage::detail {
 
 inline constexpr std::string_view kTempPrefix = ".tmp-";
+
+// Temp files are named kTempPrefix + a tag of this host's name + "-" + random.
+// Replicas sharing a volume must not delete each other's writes in flight, so the
+// start-up cleanup takes only this host's leftovers (a restarted container keeps its
+// host name), plus anyone's left untouched for kAbandonedAfter (its writer is gone).
+inline constexpr std::chrono::hours kAbandonedAfter{1};
+[[nodiscard]] const std::string& host_temp_prefix();
+[[nodiscard]] bool is_abandoned_temp(const std::filesystem::directory_entry& file);
 
 // An owned file descriptor (-1 = none); closed on destruction.
 class UniqueFd {

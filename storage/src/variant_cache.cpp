@@ -64,7 +64,7 @@ VariantCache::VariantCache(fs::path root, std::uint64_t max_bytes)
       const std::string name = f->path().filename().string();
       if (!f->is_regular_file(ec)) continue;
       if (name.starts_with(detail::kTempPrefix)) {
-        unlink_quietly(f->path());
+        if (detail::is_abandoned_temp(*f)) unlink_quietly(f->path());
         continue;
       }
       const auto dot = name.find('.');

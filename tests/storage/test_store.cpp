@@ -3,6 +3,8 @@
 // cleanup, write failures that leave nothing behind, and the stored-originals count.
 #include <doctest/doctest.h>
 
+#include "posix_io.hpp"  // host_temp_prefix(): which leftovers are this host's
+
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -217,7 +219,7 @@ TEST_CASE("remove: the image and its metadata go; a second remove is false") {
   CHECK(store.get(id).has_value());
 }
 
-TEST_CASE("cleanup_temp_files removes .tmp-* leftovers, nothing else") {
+TEST_CASE("cleanup_temp_files removes this host's .tmp-* leftovers and stale ones, nothing else") {
   TempDir dir;
   const auto bytes = bytes_of("survives cleanup");
   ImageId id = compute_image_id(bytes);
@@ -226,16 +228,22 @@ TEST_CASE("cleanup_temp_files removes .tmp-* leftovers, nothing else") {
     id = store.put(bytes, meta_for(bytes)).id;
   }
   const fs::path shard = shard_of(dir.path(), id);
-  std::ofstream(shard / ".tmp-x") << "partial";
-  std::ofstream(shard / ".tmp-0123456789abcdef") << "partial";
-  std::ofstream(dir.path() / ".tmp-y") << "partial";
-  std::ofstream(dir.path() / "originals" / ".tmp-z") << "";
+  const std::string ours = pixelmill::storage::detail::host_temp_prefix();
+  std::ofstream(shard / (ours + "x")) << "partial";
+  std::ofstream(shard / (ours + "0123456789abcdef")) << "partial";
+  std::ofstream(dir.path() / (ours + "y")) << "partial";
+  std::ofstream(dir.path() / "originals" / (ours + "z")) << "";
+  // Another replica's, on a shared volume: in flight when fresh, abandoned when old.
+  std::ofstream(shard / ".tmp-0000beef-inflight") << "partial";
+  std::ofstream(shard / ".tmp-0000beef-stale") << "partial";
+  fs::last_write_time(shard / ".tmp-0000beef-stale", fs::file_time_type::clock::now() - std::chrono::hours(2));
   std::ofstream(dir.path() / "keep.txt") << "not ours to delete";
   std::ofstream(shard / "tmp-not-a-temp") << "no leading dot";
 
   ImageStore store(dir.path());
-  CHECK(store.cleanup_temp_files() == 4);
-  CHECK(temp_files_under(dir.path()) == 0);
+  CHECK(store.cleanup_temp_files() == 5);
+  CHECK(temp_files_under(dir.path()) == 1);
+  CHECK(fs::exists(shard / ".tmp-0000beef-inflight"));
   CHECK(fs::exists(dir.path() / "keep.txt"));
   CHECK(fs::exists(shard / "tmp-not-a-temp"));
   const auto got = store.get(id);

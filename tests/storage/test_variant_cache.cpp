@@ -3,6 +3,8 @@
 // cache, removal per source, and the index rebuilt from disk on reopen.
 #include <doctest/doctest.h>
 
+#include "posix_io.hpp"  // host_temp_prefix()
+
 #include <unistd.h>
 
 #include <atomic>
@@ -248,7 +250,7 @@ TEST_CASE("remove_variants_of removes only that source's variants") {
   CHECK_FALSE(hit);
 }
 
-TEST_CASE("reopening rebuilds the index from disk and drops temp files") {
+TEST_CASE("reopening rebuilds the index from disk and drops this host's temp files") {
   TempDir dir;
   const auto src = id_of('9');
   {
@@ -257,12 +259,16 @@ TEST_CASE("reopening rebuilds the index from disk and drops temp files") {
     cache.get_or_compute(src, hex_of('a'), counter.returning(make_variant(10, 1, "jpeg")));
     cache.get_or_compute(src, hex_of('b'), counter.returning(make_variant(20, 2, "webp")));
   }
-  const auto leftover = dir.path() / "variants" / src.str() / ".tmp-0123456789abcdef";
+  const auto folder = dir.path() / "variants" / src.str();
+  const auto leftover = folder / (pixelmill::storage::detail::host_temp_prefix() + "0123456789abcdef");
+  const auto in_flight = folder / ".tmp-0000beef-0123456789abcdef";  // another replica's write
   std::ofstream(leftover) << "partial";
+  std::ofstream(in_flight) << "partial";
   REQUIRE(fs::exists(leftover));
 
   VariantCache cache(dir.path(), 1 << 20);
   CHECK_FALSE(fs::exists(leftover));
+  CHECK(fs::exists(in_flight));
   CHECK(cache.stats().entries == 2);
   CHECK(cache.stats().bytes == 30);
 

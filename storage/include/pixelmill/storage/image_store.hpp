@@ -95,8 +95,9 @@ public:
   // Returns full(). Cheap (one statvfs) and only called while full.
   bool recheck_full(std::uintmax_t needed);
 
-  // Removes every regular ".tmp-*" file under root (leftovers of a crash); returns how
-  // many. Call once at startup, before serving; waits for this instance's puts.
+  // Removes the regular ".tmp-*" files under root left by a crash of this host (or of
+  // anyone, untouched for an hour); returns how many. Another replica's fresh temp
+  // files on a shared volume are writes in flight and stay. Call once at startup, before serving; waits for this instance's puts.
   std::size_t cleanup_temp_files();
 
   [[nodiscard]] const std::filesystem::path& root() const noexcept { return root_; }
