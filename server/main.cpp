@@ -1,16 +1,26 @@
 // pixelmill: settings in, service up, wait for SIGTERM/SIGINT, drain, exit 0.
+// `pixelmill sign ...` prints a signed URL instead (auth_sign_command.hpp).
 #include <cstdio>
 #include <exception>
+#include <iostream>
+#include <string_view>
+#include <vector>
 
 #include "pixelmill/config/load.hpp"
+#include "pixelmill/runtime/available_cores.hpp"
 #include "pixelmill/runtime/log.hpp"
 #include "pixelmill/runtime/signals.hpp"
+#include "pixelmill/server/auth_sign_command.hpp"
 #include "pixelmill/server/service.hpp"
 
 #include <thread>
 
 int main(int argc, char** argv) {
   using namespace pixelmill;
+  if (argc > 1 && std::string_view(argv[1]) == "sign") {
+    const std::vector<std::string_view> args(argv + 2, argv + argc);
+    return server::run_sign_command(args, config::process_env(), std::cout, std::cerr);
+  }
   config::LoadResult loaded;
   try {
     loaded = config::load_from_process(argc, argv);
@@ -26,7 +36,7 @@ int main(int argc, char** argv) {
     std::printf("pixelmill %.*s\n", static_cast<int>(config::version().size()), config::version().data());
     return 0;
   }
-  const auto settings = config::resolve_auto(loaded.settings, std::thread::hardware_concurrency());
+  const auto settings = config::resolve_auto(loaded.settings, runtime::available_cores());
   runtime::configure_logging(settings.log);
   const runtime::ShutdownSignals signals;  // before any thread starts
   try {

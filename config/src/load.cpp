@@ -143,20 +143,43 @@ Endpoint parse_listen(std::string_view text) {
   return {std::string(address), parse_port(text.substr(colon + 1))};
 }
 
-std::string format_listen(const ServerSettings& server) {
-  const bool v6 = server.address.find(':') != std::string::npos;
-  const auto address = v6 ? "[" + server.address + "]" : server.address;
-  return address + ":" + std::to_string(server.port);
+std::string format_listen(const std::string& address, std::uint16_t port) {
+  const bool v6 = address.find(':') != std::string::npos;
+  return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+// Access keys: at least this long, from the characters an HTTP Bearer token
+// (RFC 6750 b64token) may hold, so any key can be sent as it is written.
+constexpr std::size_t min_secret_length = 16;
+constexpr std::string_view secret_chars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=";
+
+// "k1,k2" -> {"k1", "k2"}; "" -> {}. Reasons name the key by position, never by
+// value: the value is a secret.
+std::vector<std::string> parse_secret_list(std::string_view text) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; !text.empty() && start <= text.size();) {
+    const auto end = std::min(text.find(',', start), text.size());
+    const auto item = text.substr(start, end - start);
+    const auto which = "key " + std::to_string(out.size() + 1);
+    if (item.empty()) invalid(which + " is empty");
+    if (item.size() < min_secret_length) invalid(which + " is shorter than " + std::to_string(min_secret_length));
+    if (item.find_first_not_of(secret_chars) != std::string_view::npos) invalid(which + " has a character not allowed");
+    out.emplace_back(item);
+    start = end + 1;
+  }
+  return out;
 }
 
 // ---- the key table ----------------------------------------------------------
 
-enum class TomlType { integer, boolean, string };
+enum class TomlType { integer, boolean, string, string_list };
 
 std::string_view toml_type_name(TomlType type) {
   switch (type) {
     case TomlType::integer: return "integer";
     case TomlType::boolean: return "boolean";
+    case TomlType::string_list: return "array of strings";
     case TomlType::string: break;
   }
   return "string";
@@ -172,6 +195,7 @@ struct KeyDescriptor {
   TomlType toml_type = TomlType::string;
   std::function<void(Settings&, std::string_view)> set;  // throws InvalidValue
   std::function<std::string(const Settings&)> show;      // in the syntax set() reads
+  bool secret = false;    // its values are never echoed in messages
 
   std::string name() const { return std::string(section) + "." + std::string(key); }
   std::string env_name() const {
@@ -195,7 +219,7 @@ struct Field {
 
 // A descriptor without its set/show functions, which the typed makers below add.
 KeyDescriptor describe(Names n, std::string metavar, std::string allowed, TomlType type) {
-  return {n.section, n.key, n.flag, n.help, std::move(metavar), std::move(allowed), type, {}, {}};
+  return {n.section, n.key, n.flag, n.help, std::move(metavar), std::move(allowed), type, {}, {}, false};
 }
 
 template <class Section, class T>
@@ -264,7 +288,35 @@ KeyDescriptor listen_key(Names n) {
     s.server.address = std::move(endpoint.address);
     s.server.port = endpoint.port;
   };
-  k.show = [](const Settings& s) { return format_listen(s.server); };
+  k.show = [](const Settings& s) { return format_listen(s.server.address, s.server.port); };
+  return k;
+}
+
+// Like listen_key, plus "" for "no such listener".
+KeyDescriptor optional_listen_key(Names n) {
+  auto k = describe(n, "ADDR:PORT", "\"\" (none) or IPV4:PORT or [IPV6]:PORT, port 0..65535", TomlType::string);
+  k.set = [](Settings& s, std::string_view v) {
+    auto endpoint = v.empty() ? Endpoint{} : parse_listen(v);
+    s.metrics.address = std::move(endpoint.address);
+    s.metrics.port = endpoint.port;
+  };
+  k.show = [](const Settings& s) {
+    return s.metrics.address.empty() ? std::string("\"\"") : format_listen(s.metrics.address, s.metrics.port);
+  };
+  return k;
+}
+
+KeyDescriptor secret_list_key(Names n, Field<AuthSettings, std::vector<std::string>> field) {
+  auto k = describe(n, "KEY[,KEY...]",
+                    "comma-separated keys (TOML: an array of strings), each " + std::to_string(min_secret_length) +
+                        "+ characters from A-Z a-z 0-9 - . _ ~ + / =",
+                    TomlType::string_list);
+  k.set = [=](Settings& s, std::string_view v) { field(s) = parse_secret_list(v); };
+  // Only --help shows values, and only defaults; the count is all it ever needs.
+  k.show = [=](const Settings& s) {
+    return field(s).empty() ? std::string("[]") : "[" + std::to_string(field(s).size()) + " hidden]";
+  };
+  k.secret = true;
   return k;
 }
 
@@ -283,6 +335,7 @@ std::vector<KeyDescriptor> make_keys() {
   using Srv = ServerSettings;
   using Rt = RuntimeSettings;
   using Lim = LimitsSettings;
+  using Auth = AuthSettings;
   const std::vector<Choice<OffloadMode>> offload_modes = {
       {"cpu_pool", OffloadMode::cpu_pool}, {"io_pool", OffloadMode::io_pool}, {"inline", OffloadMode::inline_}};
   std::vector<Choice<std::string>> levels;
@@ -338,6 +391,14 @@ std::vector<KeyDescriptor> make_keys() {
                   Field{&S::limits, &Lim::max_source_dimension}, 1, 65535),
       integer_key({"limits", "max_output_dimension", "", "largest output width or height a client may ask for"},
                   Field{&S::limits, &Lim::max_output_dimension}, 1, 32768),
+      secret_list_key({"auth", "api_keys", "", "keys for POST and DELETE (Authorization: Bearer KEY); none: open"},
+                      Field{&S::auth, &Auth::api_keys}),
+      bool_key({"auth", "sign_urls", "", "GET of a resized variant needs a sig= HMAC-SHA256 signature"},
+               Field{&S::auth, &Auth::sign_urls}),
+      secret_list_key({"auth", "signing_keys", "", "URL signing keys: the first signs, every one verifies"},
+                      Field{&S::auth, &Auth::signing_keys}),
+      optional_listen_key({"metrics", "listen", "--metrics-listen",
+                           "serve /metrics only on this second address (\"\": on server.listen)"}),
   };
 }
 
@@ -385,11 +446,31 @@ const KeyDescriptor* find_flag(std::string_view flag) {
 
 // `who` names the key as the user wrote it: "runtime.io_threads",
 // "PIXELMILL_RUNTIME_IO_THREADS (runtime.io_threads)", "--io-threads (...)".
+// A section holding secrets echoes no values at all, not even for a mistyped key:
+// PIXELMILL_AUTH_API_KEY=... is most likely a real key.
+bool secret_section(std::string_view section) {
+  return std::any_of(keys().begin(), keys().end(), [&](const auto& k) { return k.secret && k.section == section; });
+}
+
+constexpr std::string_view hidden_value = "(value hidden)";
+
+// A value as a message shows it.
+std::string shown(std::string_view section, std::string_view value) {
+  return secret_section(section) ? std::string(hidden_value) : quote(value);
+}
+
 void apply(const KeyDescriptor& k, Settings& s, std::string_view value, const std::string& who) {
   try {
     k.set(s, value);
   } catch (const InvalidValue& e) {
-    throw ConfigError(who + ": " + quote(value) + " " + e.reason + " (allowed: " + k.allowed + ")");
+    throw ConfigError(who + ": " + shown(k.section, value) + " " + e.reason + " (allowed: " + k.allowed + ")");
+  }
+}
+
+// Settings that are valid one by one but not together.
+void check_combinations(const Settings& s) {
+  if (s.auth.sign_urls && s.auth.signing_keys.empty()) {
+    throw ConfigError("auth.sign_urls: true needs at least one key in auth.signing_keys");
   }
 }
 
@@ -409,15 +490,31 @@ std::string where(const std::filesystem::path& file, const toml::node& node) {
 }
 
 // A TOML value as it appears in a message.
-std::string toml_value_text(const toml::node& node) {
+std::string toml_value_text(std::string_view section, const toml::node& node) {
+  if (secret_section(section)) return std::string(hidden_value);
   if (const auto* s = node.as_string()) return quote(s->get());
   std::ostringstream out;
   node.visit([&](const auto& value) { out << value; });
   return one_line(out.str());
 }
 
+// An array of strings as the comma-separated text a list key's parser reads; nullopt
+// when an element is not a string or holds a ',' (which would split it in two).
+std::optional<std::string> toml_list_text(const toml::node& node) {
+  const auto* array = node.as_array();
+  if (array == nullptr) return std::nullopt;
+  std::vector<std::string> items;
+  for (const auto& element : *array) {
+    const auto* item = element.as_string();
+    if (item == nullptr || item->get().find(',') != std::string::npos) return std::nullopt;
+    items.push_back(item->get());
+  }
+  return join(items, ",");
+}
+
 // The text a key's parser reads, from a TOML value of the key's TOML type.
 std::optional<std::string> toml_text(const toml::node& node, TomlType type) {
+  if (type == TomlType::string_list) return toml_list_text(node);
   if (type == TomlType::integer) {
     if (const auto* v = node.as_integer()) return std::to_string(v->get());
   } else if (type == TomlType::boolean) {
@@ -453,12 +550,12 @@ void apply_toml_value(Settings& s, const std::filesystem::path& file, std::strin
   const auto at = where(file, node);
   const auto* k = find_key(section, key);
   const auto name = std::string(section) + "." + std::string(key);
-  if (k == nullptr) unknown_key(at + name + " = " + toml_value_text(node), section);
+  if (k == nullptr) unknown_key(at + name + " = " + toml_value_text(section, node), section);
   const auto text = toml_text(node, k->toml_type);
   if (!text) {
     std::ostringstream type;
     type << node.type();
-    throw ConfigError(at + name + ": " + toml_value_text(node) + " is a TOML " + type.str() + ", not " +
+    throw ConfigError(at + name + ": " + toml_value_text(section, node) + " is a TOML " + type.str() + ", not " +
                       std::string(toml_type_name(k->toml_type)) + " (allowed: " + k->allowed + ")");
   }
   apply(*k, s, *text, at + name);
@@ -487,7 +584,7 @@ void apply_file(Settings& s, const std::filesystem::path& file) {
                         join(sections(), ", ") + ")");
     }
     if (table == nullptr) {
-      throw ConfigError(where(file, node) + std::string(section) + ": " + toml_value_text(node) +
+      throw ConfigError(where(file, node) + std::string(section) + ": " + toml_value_text(section, node) +
                         " is not a table (allowed: a [" + std::string(section) + "] section)");
     }
     for (const auto& [key, value] : in_file_order(*table)) apply_toml_value(s, file, section, key, *value);
@@ -524,7 +621,7 @@ void reject_unknown_env(char** envp) {
     std::string key(name.substr(env_prefix.size() + section.size() + 1));
     std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
     const auto value = eq < text.size() ? text.substr(eq + 1) : std::string_view{};
-    throw ConfigError(std::string(name) + " = " + quote(value) + ": no such setting " + section + "." + key +
+    throw ConfigError(std::string(name) + " = " + shown(section, value) + ": no such setting " + section + "." + key +
                       " (allowed in [" + section + "]: " + keys_in(section) + ")");
   }
 }
@@ -596,7 +693,7 @@ class ArgReader {
     const auto text = setting.substr(eq + 1);
     const auto* k = find_key(section, key);
     const auto name = "--set " + std::string(setting.substr(0, eq));
-    if (k == nullptr) unknown_key(name + " = " + quote(text), section);
+    if (k == nullptr) unknown_key(name + " = " + shown(section, text), section);
     parsed_.values.push_back({k, std::string(text), name});
   }
 
@@ -645,16 +742,20 @@ LoadResult load(std::span<const std::string_view> args, const EnvLookup& env) {
   if (!result.config_file.empty()) apply_file(result.settings, result.config_file);
   apply_env(result.settings, env);
   for (const auto& f : parsed.values) apply(*f.key, result.settings, f.value, f.who);
+  check_combinations(result.settings);
   return result;
+}
+
+EnvLookup process_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    return value == nullptr ? std::nullopt : std::optional<std::string>(value);
+  };
 }
 
 LoadResult load_from_process(int argc, char** argv) {
   const std::vector<std::string_view> args(argv + std::min(argc, 1), argv + argc);
-  const EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
-    const char* value = std::getenv(name.c_str());
-    return value == nullptr ? std::nullopt : std::optional<std::string>(value);
-  };
-  auto result = load(args, env);
+  auto result = load(args, process_env());
   // load() can only look variables up, not list them: the scan for typos is here.
   if (result.action == Action::run) reject_unknown_env(environ);
   return result;

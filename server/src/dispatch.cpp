@@ -195,6 +195,7 @@ boost::asio::awaitable<Response> dispatch(ServerState& state, Request& request,
                           "; allowed: " + match.allow + ".",
                       {}, {{http::field::allow, match.allow}});
     }
+    state.access.check(request, route);
     RequestContext ctx{request, request_id, route, std::move(match.params), state.offloader};
     res = co_await (*match.handler)(ctx);
   } catch (...) {

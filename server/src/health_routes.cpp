@@ -9,13 +9,7 @@ namespace {
 constexpr std::string_view json_type = "application/json";
 }
 
-void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry,
-                       storage::ImageStore& store) {
-  auto& storage_full = prometheus::BuildGauge()
-                           .Name("pixelmill_storage_full")
-                           .Help("1 while uploads fail for lack of disk space (507), else 0.")
-                           .Register(registry.registry())
-                           .Add({});
+void add_health_routes(ServerState& state, storage::ImageStore& store) {
   state.router.add(http::verb::get, "/healthz",
                    [](RequestContext& ctx) -> boost::asio::awaitable<Response> {
                      auto res = make_response(ctx, http::status::ok, R"({"status":"ok"})", json_type);
@@ -43,14 +37,22 @@ void add_health_routes(ServerState& state, runtime::MetricsRegistry& registry,
         res.set(http::field::cache_control, "no-store");
         co_return res;
       });
-  state.router.add(http::verb::get, "/metrics",
-                   [&registry, &store, &storage_full](RequestContext& ctx) -> boost::asio::awaitable<Response> {
-                     storage_full.Set(store.full() ? 1 : 0);
-                     auto res = make_response(ctx, http::status::ok, registry.serialize(),
-                                              runtime::MetricsRegistry::content_type);
-                     res.set(http::field::cache_control, "no-store");
-                     co_return res;
-                   });
+}
+
+void add_metrics_route(Router& router, runtime::MetricsRegistry& registry, storage::ImageStore& store) {
+  auto& storage_full = prometheus::BuildGauge()
+                           .Name("pixelmill_storage_full")
+                           .Help("1 while uploads fail for lack of disk space (507), else 0.")
+                           .Register(registry.registry())
+                           .Add({});
+  router.add(http::verb::get, "/metrics",
+             [&registry, &store, &storage_full](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+               storage_full.Set(store.full() ? 1 : 0);
+               auto res = make_response(ctx, http::status::ok, registry.serialize(),
+                                        runtime::MetricsRegistry::content_type);
+               res.set(http::field::cache_control, "no-store");
+               co_return res;
+             });
 }
 
 }  // namespace pixelmill::server

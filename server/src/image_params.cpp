@@ -12,6 +12,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "pixelmill/server/auth_signature.hpp"
 #include "pixelmill/server/http_error.hpp"
 
 namespace pixelmill::server {
@@ -200,6 +201,9 @@ imaging::TransformOptions parse_transform_params(std::string_view target_or_quer
   std::vector<std::pair<std::string, std::string>> seen;
   for (const auto& param : url->params()) {
     if (param.key.empty() && !param.has_value) continue;  // "a=1&&b=2", a trailing '&'
+    // The URL's signature, checked by AccessPolicy before any handler runs; it
+    // changes nothing in the image, so it stays out of options (cache key, ETag).
+    if (param.key == signature_param) continue;
     const auto before = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == param.key; });
     if (before != seen.end()) {
       fail("parameter " + quote(param.key) + " is given more than once: " + quote(before->second) + " and " +

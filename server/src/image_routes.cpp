@@ -8,6 +8,7 @@
 #include <boost/json/value.hpp>
 
 #include "pixelmill/imaging/transform.hpp"
+#include "pixelmill/server/auth_signature.hpp"
 #include "pixelmill/server/http_error.hpp"
 #include "pixelmill/server/image_params.hpp"
 #include "pixelmill/server/multipart.hpp"
@@ -110,9 +111,8 @@ std::string variant_key(const storage::ImageId& source, const imaging::Transform
   return storage::compute_image_id(as_bytes(key)).str();
 }
 
-bool has_transform_params(std::string_view target) {
-  return target.find('?') != std::string_view::npos;
-}
+// A lone ?sig= names the original, not a variant (auth_signature.hpp).
+bool has_transform_params(std::string_view target) { return has_transform_query(target); }
 
 class ImageRoutes {
  public:

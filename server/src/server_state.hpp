@@ -14,6 +14,7 @@
 #include "pixelmill/runtime/offload.hpp"
 #include "pixelmill/runtime/task_group.hpp"
 #include "pixelmill/server/http_metrics.hpp"
+#include "auth.hpp"
 #include "heap_trimmer.hpp"
 #include "pixelmill/server/router.hpp"
 
@@ -30,6 +31,7 @@ struct ServerState {
   runtime::Offloader& offloader;
   HttpMetrics metrics;
   Router router;
+  AccessPolicy access;  // open unless auth.* says otherwise
   runtime::TaskGroup sessions;
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> open_connections{0};

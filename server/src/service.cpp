@@ -1,6 +1,8 @@
 #include "pixelmill/server/service.hpp"
 
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -24,6 +26,37 @@ namespace pixelmill::server {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// The route whose variants auth.sign_urls protects.
+constexpr std::string_view signed_route = "/v1/images/{id}";
+
+// Binds `state`'s acceptor and starts accepting on I/O context 0.
+void listen_on(const std::shared_ptr<ServerState>& state, runtime::IoPool& io, const std::string& address,
+               std::uint16_t port) {
+  const asio::ip::tcp::endpoint endpoint{asio::ip::make_address(address), port};
+  state->acceptor.emplace(io.context(0));
+  state->acceptor->open(endpoint.protocol());
+  state->acceptor->set_option(asio::socket_base::reuse_address(true));
+  state->acceptor->bind(endpoint);
+  state->acceptor->listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(io.context(0), run_listener(state), [](std::exception_ptr error) {
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      runtime::log_event(spdlog::level::critical, "listener failed", {{"error", e.what()}});
+    }
+  });
+}
+
+std::uint16_t port_of(const std::shared_ptr<ServerState>& state) {
+  if (!state || !state->acceptor || !state->acceptor->is_open()) return 0;
+  return state->acceptor->local_endpoint().port();
+}
+
+}  // namespace
+
 struct Service::Parts {
   explicit Parts(const config::Settings& s)
       : settings(s),
@@ -40,7 +73,15 @@ struct Service::Parts {
         cache(s.storage.data_dir, s.storage.cache_max_bytes),
         image_metrics(registry) {
     runtime_metrics.set_pool_sizes(io->size(), cpu.size(), cpu.queue_capacity());
-    add_health_routes(*state, registry, store);
+    state->access = AccessPolicy(s.auth, std::string(signed_route));
+    add_health_routes(*state, store);
+    if (s.metrics.address.empty()) {
+      add_metrics_route(state->router, registry, store);
+    } else {
+      // Same session code and limits, a router with /metrics only.
+      metrics_state = std::make_shared<ServerState>(s.server, *io, offloader, registry);
+      add_metrics_route(metrics_state->router, registry, store);
+    }
     add_static_routes(state->router, s.server.playground);
     add_image_routes(state->router, {store, cache, source_limits(s.limits), s.limits.max_output_dimension,
                                      runtime_metrics, image_metrics});
@@ -53,6 +94,13 @@ struct Service::Parts {
 
   static imaging::SourceLimits source_limits(const config::LimitsSettings& limits) {
     return {limits.max_source_pixels, limits.max_source_dimension};
+  }
+
+  // Every listener's state: the main one, then the metrics one when configured.
+  std::vector<std::shared_ptr<ServerState>> states() const {
+    std::vector<std::shared_ptr<ServerState>> out{state};
+    if (metrics_state) out.push_back(metrics_state);
+    return out;
   }
 
   void stop_pools() {
@@ -70,6 +118,7 @@ struct Service::Parts {
   runtime::Offloader offloader;
   std::unique_ptr<runtime::StarvationMonitor> monitor;
   std::shared_ptr<ServerState> state;
+  std::shared_ptr<ServerState> metrics_state;  // null unless metrics.listen is set
   storage::ImageStore store;
   storage::VariantCache cache;
   ImageMetrics image_metrics;
@@ -85,7 +134,7 @@ Service::~Service() {
   // I/O objects die before their contexts; then the contexts, which destroys any
   // coroutine frame still suspended, while everything those frames reference lives.
   parts_->monitor.reset();
-  parts_->state->acceptor.reset();
+  for (const auto& state : parts_->states()) state->acceptor.reset();
   parts_->io.reset();
 }
 
@@ -96,23 +145,10 @@ runtime::MetricsRegistry& Service::metrics() { return parts_->registry; }
 void Service::start() {
   std::lock_guard lock(parts_->lifecycle);
   if (parts_->started) return;
-  auto& state = *parts_->state;
   const auto& server = parts_->settings.server;
-  const asio::ip::tcp::endpoint endpoint{asio::ip::make_address(server.address), server.port};
-  state.acceptor.emplace(parts_->io->context(0));
-  state.acceptor->open(endpoint.protocol());
-  state.acceptor->set_option(asio::socket_base::reuse_address(true));
-  state.acceptor->bind(endpoint);
-  state.acceptor->listen(asio::socket_base::max_listen_connections);
-
-  asio::co_spawn(parts_->io->context(0), run_listener(parts_->state), [](std::exception_ptr error) {
-    if (!error) return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      runtime::log_event(spdlog::level::critical, "listener failed", {{"error", e.what()}});
-    }
-  });
+  const auto& metrics = parts_->settings.metrics;
+  listen_on(parts_->state, *parts_->io, server.address, server.port);
+  if (parts_->metrics_state) listen_on(parts_->metrics_state, *parts_->io, metrics.address, metrics.port);
   parts_->monitor->start();
   parts_->io->start();
   parts_->started = true;
@@ -122,12 +158,15 @@ void Service::start() {
                       runtime::log_number("io_threads", parts_->io->size()),
                       runtime::log_number("cpu_threads", parts_->cpu.size()),
                       runtime::log_number("cpu_queue", static_cast<double>(parts_->cpu.queue_capacity()))});
+  if (parts_->metrics_state) {
+    runtime::log_event(spdlog::level::info, "metrics listening",
+                       {{"address", metrics.address}, runtime::log_number("port", metrics_port())});
+  }
 }
 
-std::uint16_t Service::port() const {
-  const auto& acceptor = parts_->state->acceptor;
-  return acceptor && acceptor->is_open() ? acceptor->local_endpoint().port() : 0;
-}
+std::uint16_t Service::port() const { return port_of(parts_->state); }
+
+std::uint16_t Service::metrics_port() const { return port_of(parts_->metrics_state); }
 
 void Service::shutdown() {
   std::lock_guard lock(parts_->lifecycle);
@@ -137,20 +176,23 @@ void Service::shutdown() {
     parts_->stop_pools();
     return;
   }
-  auto state = parts_->state;
+  const auto states = parts_->states();
   const auto drain_timeout = parts_->settings.server.drain_timeout;
   runtime::log_event(spdlog::level::info, "draining",
-                     {runtime::log_number("connections", static_cast<double>(state->sessions.size())),
+                     {runtime::log_number("connections", static_cast<double>(parts_->state->sessions.size())),
                       runtime::log_number("drain_timeout_ms", static_cast<double>(drain_timeout.count()))});
   // Stage 1: stop accepting, make /readyz fail, close idle connections; requests in
   // flight finish and their connections close after the response.
-  state->draining.store(true);
-  asio::post(parts_->io->context(0), [state] {
-    boost::system::error_code ec;
-    state->acceptor->close(ec);
-  });
-  state->sessions.emit(asio::cancellation_type::total);
-  if (!state->sessions.wait_empty(drain_timeout)) {
+  for (const auto& state : states) {
+    state->draining.store(true);
+    asio::post(parts_->io->context(0), [state] {
+      boost::system::error_code ec;
+      state->acceptor->close(ec);
+    });
+    state->sessions.emit(asio::cancellation_type::total);
+  }
+  for (const auto& state : states) {
+    if (state->sessions.wait_empty(drain_timeout)) continue;
     // Stage 2: the drain timed out; cancel everything left, bounded.
     runtime::log_event(spdlog::level::warn, "drain timed out, cancelling",
                        {runtime::log_number("connections", static_cast<double>(state->sessions.size()))});

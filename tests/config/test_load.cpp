@@ -100,12 +100,18 @@ void check_same(const cfg::Settings& a, const cfg::Settings& b) {
   CHECK(a.limits.max_source_pixels == b.limits.max_source_pixels);
   CHECK(a.limits.max_source_dimension == b.limits.max_source_dimension);
   CHECK(a.limits.max_output_dimension == b.limits.max_output_dimension);
+  CHECK(a.auth.api_keys == b.auth.api_keys);
+  CHECK(a.auth.sign_urls == b.auth.sign_urls);
+  CHECK(a.auth.signing_keys == b.auth.signing_keys);
+  CHECK(a.metrics.address == b.metrics.address);
+  CHECK(a.metrics.port == b.metrics.port);
 }
 
 // One non-default value for every key, as text (env, --set) and as TOML.
 struct KeyValue {
   std::string section, key, text;
-  bool integer;  // written bare in TOML, quoted otherwise
+  bool integer;      // written bare in TOML, quoted otherwise
+  std::string toml;  // the TOML spelling when it is not text (arrays)
 };
 
 const std::vector<KeyValue> non_defaults = {
@@ -132,6 +138,11 @@ const std::vector<KeyValue> non_defaults = {
     {"limits", "max_source_pixels", "1000000000", true},
     {"limits", "max_source_dimension", "65535", true},
     {"limits", "max_output_dimension", "1", true},
+    {"auth", "api_keys", "key-one-0123456789,key-two-0123456789", false,
+     R"(["key-one-0123456789", "key-two-0123456789"])"},
+    {"auth", "sign_urls", "true", true},
+    {"auth", "signing_keys", "sign-key-0123456789", false, R"(["sign-key-0123456789"])"},
+    {"metrics", "listen", "127.0.0.1:9100", false},
 };
 
 cfg::Settings expected_non_defaults() {
@@ -160,6 +171,11 @@ cfg::Settings expected_non_defaults() {
   s.limits.max_source_pixels = 1'000'000'000;
   s.limits.max_source_dimension = 65535;
   s.limits.max_output_dimension = 1;
+  s.auth.api_keys = {"key-one-0123456789", "key-two-0123456789"};
+  s.auth.sign_urls = true;
+  s.auth.signing_keys = {"sign-key-0123456789"};
+  s.metrics.address = "127.0.0.1";
+  s.metrics.port = 9100;
   return s;
 }
 
@@ -258,7 +274,7 @@ TEST_CASE("every key can be set from each source") {
     std::string section;
     for (const auto& kv : non_defaults) {
       if (kv.section != section) toml += "[" + (section = kv.section) + "]\n";
-      toml += kv.key + " = " + (kv.integer ? kv.text : "\"" + kv.text + "\"") + "\n";
+      toml += kv.key + " = " + (!kv.toml.empty() ? kv.toml : kv.integer ? kv.text : "\"" + kv.text + "\"") + "\n";
     }
     TempDir dir;
     check_same(load({"--config", dir.write("all.toml", toml)}).settings, expected);
@@ -350,7 +366,7 @@ TEST_CASE("invalid values name the key, the value and what is allowed") {
   }
   SUBCASE("unknown section in the file") {
     const auto message = file_error("[bogus]\nx = 1\n");
-    CHECK_CONTAINS(message, "bogus: unknown section (allowed: server, runtime, storage, log, limits)");
+    CHECK_CONTAINS(message, "bogus: unknown section (allowed: server, runtime, storage, log, limits, auth, metrics)");
   }
   SUBCASE("a key outside any section") {
     CHECK_CONTAINS(file_error("io_threads = 4\n"), "io_threads: unknown section");
@@ -490,7 +506,7 @@ TEST_CASE("config/pixelmill.toml documents every key with its default") {
     CHECK_MESSAGE((key_at != std::string::npos && key_at < next_section), (section + "." + key));
     ++keys;
   }
-  CHECK(keys == 23);
+  CHECK(keys == 27);
 }
 
 TEST_CASE("resolve_auto fills the 0 = auto values from the core count") {
@@ -599,4 +615,82 @@ TEST_CASE("server.playground is a boolean in every source") {
                  "PIXELMILL_SERVER_PLAYGROUND (server.playground): \"yes\" is not a boolean (allowed: true or false)");
   CHECK_CONTAINS(error_of({"--config", dir.write("bad.toml", "[server]\nplayground = \"false\"\n")}),
                  "bad.toml:2: server.playground: \"false\" is a TOML string, not boolean (allowed: true or false)");
+}
+
+TEST_CASE("auth keys are lists: TOML arrays, comma-separated in the environment and --set") {
+  TempDir dir;
+  const std::vector<std::string> two = {"first-key-0123456789", "second-key-0123456789"};
+  const auto toml = dir.write("a.toml", "[auth]\napi_keys = [\"first-key-0123456789\", \"second-key-0123456789\"]\n");
+  CHECK(load({"--config", toml}).settings.auth.api_keys == two);
+  CHECK(load({}, {{"PIXELMILL_AUTH_API_KEYS", "first-key-0123456789,second-key-0123456789"}}).settings.auth.api_keys ==
+        two);
+  CHECK(load({"--set", "auth.signing_keys=first-key-0123456789,second-key-0123456789"}).settings.auth.signing_keys ==
+        two);
+  // An empty value clears a list set by a lower layer.
+  CHECK(load({"--config", toml, "--set", "auth.api_keys="}).settings.auth.api_keys.empty());
+  CHECK(load({"--config", dir.write("e.toml", "[auth]\napi_keys = []\n")}).settings.auth.api_keys.empty());
+  CHECK_FALSE(load({}).settings.auth.sign_urls);
+  CHECK(load({}).settings.auth.api_keys.empty());
+}
+
+TEST_CASE("auth key errors never echo a key") {
+  TempDir dir;
+  const std::string secret = "s3cr3t-value-that-must-not-leak";
+  const auto check_hidden = [&](const std::string& message) {
+    CHECK_MESSAGE(message.find(secret) == std::string::npos, message);
+    CHECK_MESSAGE(message.find("s3cr3t") == std::string::npos, message);
+  };
+  SUBCASE("a short key, named by position") {
+    const auto message = error_of({"--set", "auth.api_keys=" + secret + ",short"});
+    CHECK(message ==
+          "--set auth.api_keys: (value hidden) key 2 is shorter than 16 (allowed: comma-separated keys (TOML: an "
+          "array of strings), each 16+ characters from A-Z a-z 0-9 - . _ ~ + / =)");
+  }
+  SUBCASE("an empty key and a bad character") {
+    check_hidden(error_of({}, {{"PIXELMILL_AUTH_SIGNING_KEYS", secret + ",,"}}));
+    CHECK_CONTAINS(error_of({}, {{"PIXELMILL_AUTH_SIGNING_KEYS", secret + ",,"}}), "key 2 is empty");
+    const auto message = error_of({"--set", "auth.api_keys=" + secret + " x"});
+    check_hidden(message);
+    CHECK_CONTAINS(message, "key 1 has a character not allowed");
+  }
+  SUBCASE("a string instead of an array, an element with a comma") {
+    auto message = error_of({"--config", dir.write("s.toml", "[auth]\napi_keys = \"" + secret + "\"\n")});
+    check_hidden(message);
+    CHECK_CONTAINS(message, "s.toml:2: auth.api_keys: (value hidden) is a TOML string, not array of strings");
+    message = error_of({"--config", dir.write("c.toml", "[auth]\napi_keys = [\"" + secret + ",x\"]\n")});
+    check_hidden(message);
+    CHECK_CONTAINS(message, "not array of strings");
+  }
+  SUBCASE("a mistyped key in [auth]") {
+    auto message = error_of({"--set", "auth.api_key=" + secret});
+    check_hidden(message);
+    CHECK_CONTAINS(message, "--set auth.api_key = (value hidden): unknown key (allowed in [auth]: api_keys, sign_urls, "
+                            "signing_keys)");
+    message = error_of({"--config", dir.write("t.toml", "[auth]\napikeys = [\"" + secret + "\"]\n")});
+    check_hidden(message);
+    CHECK_CONTAINS(message, "unknown key");
+  }
+  SUBCASE("--help shows no key") {
+    CHECK_CONTAINS(cfg::help_text(), "auth.api_keys = []");
+    CHECK_CONTAINS(cfg::help_text(), "auth.sign_urls = false");
+    CHECK_CONTAINS(cfg::help_text(), "metrics.listen = \"\"");
+  }
+}
+
+TEST_CASE("auth.sign_urls needs a signing key") {
+  CHECK(error_of({"--set", "auth.sign_urls=true"}) ==
+        "auth.sign_urls: true needs at least one key in auth.signing_keys");
+  const auto s = load({"--set", "auth.sign_urls=true", "--set", "auth.signing_keys=sign-key-0123456789"}).settings;
+  CHECK(s.auth.sign_urls);
+  CHECK(s.auth.signing_keys == std::vector<std::string>{"sign-key-0123456789"});
+}
+
+TEST_CASE("metrics.listen is empty or an address") {
+  CHECK(load({}).settings.metrics.address.empty());
+  const auto s = load({"--metrics-listen", "[::1]:0"}).settings;
+  CHECK(s.metrics.address == "::1");
+  CHECK(s.metrics.port == 0);
+  CHECK(load({"--metrics-listen=127.0.0.1:9100", "--set", "metrics.listen="}).settings.metrics.address.empty());
+  CHECK_CONTAINS(error_of({}, {{"PIXELMILL_METRICS_LISTEN", "localhost:9100"}}),
+                 "PIXELMILL_METRICS_LISTEN (metrics.listen): \"localhost:9100\" has no valid IPv4 address");
 }

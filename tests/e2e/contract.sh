@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # API contract test. Lints docs/openapi.yaml with Redocly CLI (recommended rules,
-# warnings count as errors), then starts two real servers and validates every
-# response of a run through successes and every documented error against the spec
+# warnings count as errors), then starts three real servers (defaults; tight limits;
+# access control on) and validates every response of a run through successes and
+# every documented error against the spec
 # (tests/e2e/contract/contract.mjs: ajv, JSON Schema 2020-12). A response the spec
 # does not allow, a route the server has and the spec lacks, or a documented
 # status never provoked fails it.
@@ -62,7 +63,7 @@ start_server() {
   "$bin" --listen 127.0.0.1:0 --data-dir "$work/$name/data" --log-format json "$@" > "$work/$name/log" 2>&1 &
   pids+=($!)
   for ((i = 0; i < 100; i++)); do
-    port=$(grep -m1 -o '"msg":"listening".*"port":[0-9]*' "$work/$name/log" | grep -o '[0-9]*$' || true)
+    port=$(grep -m1 -o '"msg":"listening".*"port":[0-9]*' "$work/$name/log" 2> /dev/null | grep -o '[0-9]*$' || true)
     [[ -n $port ]] && break
     kill -0 "${pids[-1]}" 2> /dev/null || { cat "$work/$name/log" >&2; fail "server '$name' exited at start"; }
     sleep 0.1
@@ -78,11 +79,21 @@ main_url=$url
 start_server tight --io-threads 1 --cpu-threads 1 --cpu-queue-length 1 \
   --set runtime.job_deadline=100ms --set server.playground=false
 tight_url=$url
+# Access control on: API keys, signed variant URLs, /metrics on a second listener.
+api_key=contract-api-key-0123456789
+signing_key=contract-signing-key-0123456789
+start_server auth --io-threads 1 --set auth.api_keys=$api_key --set auth.sign_urls=true \
+  --set auth.signing_keys=$signing_key,contract-old-signing-key-0123 --metrics-listen 127.0.0.1:0
+auth_url=$url
+metrics_port=$(grep -m1 -o '"msg":"metrics listening".*"port":[0-9]*' "$work/auth/log" | grep -o '[0-9]*$' || true)
+[[ -n $metrics_port ]] || fail "server 'auth' did not log its metrics listener"
 
-echo "contract.sh: validating responses of $main_url and $tight_url against docs/openapi.yaml"
+echo "contract.sh: validating responses of $main_url, $tight_url and $auth_url against docs/openapi.yaml"
 if ! CONTRACT_SPEC=$spec CONTRACT_REPO=$root CONTRACT_TESTDATA=$testdata \
-     CONTRACT_MAIN=$main_url CONTRACT_TIGHT=$tight_url node "$tools/contract.mjs"; then
-  for name in main tight; do
+     CONTRACT_MAIN=$main_url CONTRACT_TIGHT=$tight_url CONTRACT_AUTH=$auth_url \
+     CONTRACT_AUTH_METRICS=http://127.0.0.1:$metrics_port CONTRACT_API_KEY=$api_key \
+     CONTRACT_SIGNING_KEY=$signing_key node "$tools/contract.mjs"; then
+  for name in main tight auth; do
     echo "--- last warnings of server '$name':" >&2
     grep -v '"level":"info"' "$work/$name/log" | tail -n 15 >&2 || true
   done

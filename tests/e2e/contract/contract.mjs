@@ -11,6 +11,10 @@
 //   CONTRACT_MAIN      base URL of a server with default settings
 //   CONTRACT_TIGHT     base URL of a server with 1 CPU thread, a queue of 1, a short job
 //                      deadline and server.playground = false (503, 504, GET / 404)
+//   CONTRACT_AUTH      base URL of a server with auth.api_keys = [CONTRACT_API_KEY],
+//                      auth.sign_urls on with auth.signing_keys = [CONTRACT_SIGNING_KEY]
+//                      and metrics.listen = CONTRACT_AUTH_METRICS (401, 403, /metrics 404)
+import { createHmac } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -28,6 +32,10 @@ const repo = env('CONTRACT_REPO');
 const testdata = env('CONTRACT_TESTDATA');
 const MAIN = env('CONTRACT_MAIN');
 const TIGHT = env('CONTRACT_TIGHT');
+const AUTH = env('CONTRACT_AUTH');
+const AUTH_METRICS = env('CONTRACT_AUTH_METRICS');
+const API_KEY = env('CONTRACT_API_KEY');
+const SIGNING_KEY = env('CONTRACT_SIGNING_KEY');
 
 // ---- the spec and its validators ---------------------------------------------------
 
@@ -366,7 +374,8 @@ async function parameters(ids) {
   // The server names every parameter it accepts when it refuses an unknown one.
   const unknown = await call('unknown parameter', MAIN, 'GET', `${base}?zzz=1`);
   const named = /\(allowed: ([^)]*)\)/.exec(unknown.json?.detail ?? '')?.[1]?.split(', ').sort() ?? [];
-  const declared = params.map(({ node }) => node.name).sort();
+  // sig is the URL's signature, not a transform parameter: the parser only skips it.
+  const declared = params.map(({ node }) => node.name).filter((name) => name !== 'sig').sort();
   expect(named.join() === declared.join(), 'query parameters',
          `the server accepts [${named.join(', ')}], the spec declares [${declared.join(', ')}]`);
 
@@ -406,6 +415,61 @@ async function resize() {
              raw('image/jpeg', SMALL_JPEG));
   await call('resize: too large', MAIN, 'POST', '/v1/resize?w=10',
              { headers: { 'Content-Type': 'image/jpeg', 'Content-Length': String(64 << 20) }, headersOnly: true });
+}
+
+// The signed-URL recipe of the spec's description, written again here from the
+// text (not from the server's code): parameters other than sig, decoded, encoded
+// with everything but A-Z a-z 0-9 - . _ ~ as %XX, sorted by name; HMAC-SHA256;
+// base64url without padding.
+function signedUrl(target, key) {
+  const [p, query = ''] = target.split('?');
+  const encode = (text) => encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+  const params = [...new URLSearchParams(query)].filter(([name]) => name !== 'sig')
+    .map(([name, value]) => [encode(name), encode(value)])
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const canonical = `${p}?${params.map(([n, v]) => `${n}=${v}`).join('&')}`;
+  const sig = createHmac('sha256', key).update(canonical).digest('base64url');
+  return `${canonical}${params.length ? '&' : ''}sig=${sig}`;
+}
+
+// The AUTH server: API keys on POST and DELETE, signatures on variants, /metrics
+// on its own listener. On MAIN (signing off) a sig changes nothing.
+async function access() {
+  const keyed = (key, options = {}) => ({ ...options, headers: { ...options.headers, Authorization: `Bearer ${key}` } });
+  const jpeg = raw('image/jpeg', SMALL_JPEG);
+  await call('upload without a key', AUTH, 'POST', '/v1/images', jpeg);
+  await call('upload with a malformed Authorization', AUTH, 'POST', '/v1/images',
+             { ...jpeg, headers: { ...jpeg.headers, Authorization: 'Basic dXNlcjpwYXNz' } });
+  await call('upload with a wrong key', AUTH, 'POST', '/v1/images', keyed('wrong-key-0123456789', jpeg));
+  const stored = await call('upload with the key', AUTH, 'POST', '/v1/images', keyed(API_KEY, jpeg));
+  expect(stored.status === 201, 'upload with the key', `expected 201, got ${stored.status}`);
+  await call('resize without a key', AUTH, 'POST', '/v1/resize?w=10', jpeg);
+  await call('resize with a wrong key', AUTH, 'POST', '/v1/resize?w=10', keyed('wrong-key-0123456789', jpeg));
+  await call('resize with the key', AUTH, 'POST', '/v1/resize?w=10', keyed(API_KEY, jpeg));
+
+  const base = `/v1/images/${stored.json?.id}`;
+  for (const method of ['GET', 'HEAD']) {
+    await call('original, unsigned', AUTH, method, base);
+    await call('variant without sig', AUTH, method, `${base}?w=20&format=png`);
+    await call('variant with a bad sig', AUTH, method, `${base}?w=20&format=png&sig=${'A'.repeat(43)}`);
+    const signed = await call('variant, signed', AUTH, method, signedUrl(`${base}?w=20&format=png`, SIGNING_KEY));
+    expect(signed.status === 200, 'signed variant', `expected 200, got ${signed.status}`);
+  }
+  const plain = await call('sig ignored without auth.sign_urls', MAIN, 'GET', `${base}?w=20&format=png`);
+  const withSig = await call('sig ignored without auth.sign_urls', MAIN, 'GET', `${base}?w=20&format=png&sig=anything`);
+  expect(plain.headers.etag === withSig.headers.etag, 'sig', 'sig changed the variant on a server without signing');
+
+  for (const method of ['GET', 'HEAD']) {
+    await call('/metrics moved to metrics.listen', AUTH, method, '/metrics');
+    const scrape = await send(AUTH_METRICS, method, '/metrics');
+    expect(scrape.status === 200, 'metrics.listen', `${method} /metrics on metrics.listen: ${scrape.status}`);
+    check('metrics on metrics.listen', method, '/metrics', scrape);
+  }
+
+  await call('delete without a key', AUTH, 'DELETE', base);
+  await call('delete with a wrong key', AUTH, 'DELETE', base, keyed('wrong-key-0123456789'));
+  await call('delete with the key', AUTH, 'DELETE', base, keyed(API_KEY));
 }
 
 async function deletes(ids) {
@@ -522,6 +586,7 @@ async function main() {
   await images(ids);
   await parameters(ids);
   await resize();
+  await access();
   await everyOperation(ids);
   await routes(ids);
   await deletes(ids);

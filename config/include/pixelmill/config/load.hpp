@@ -35,6 +35,9 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 // args excludes the program name. Throws ConfigError on any invalid input.
 LoadResult load(std::span<const std::string_view> args, const EnvLookup& env);
 
+// Looks variables up in the process environment.
+EnvLookup process_env();
+
 // load() over the process's argv and environment.
 LoadResult load_from_process(int argc, char** argv);
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace pixelmill::config {
 
@@ -64,12 +65,30 @@ struct LimitsSettings {
   unsigned max_output_dimension = 8192;          // largest w or h a client may ask for
 };
 
+// Who may change the store and which image URLs need a signature. Keys are secrets:
+// they are never logged, printed by --help or echoed in a config error.
+struct AuthSettings {
+  std::vector<std::string> api_keys;      // non-empty: POST and DELETE need a Bearer key
+  bool sign_urls = false;                 // GET of a variant needs sig=HMAC-SHA256(...)
+  std::vector<std::string> signing_keys;  // the first signs, every one verifies (rotation)
+};
+
+struct MetricsSettings {
+  // A second listener serving only /metrics (and /healthz), so the scrape endpoint
+  // need not be public; /metrics then answers 404 on server.listen. Empty address:
+  // /metrics stays on the main listener.
+  std::string address;
+  std::uint16_t port = 0;
+};
+
 struct Settings {
   ServerSettings server;
   RuntimeSettings runtime;
   StorageSettings storage;
   LogSettings log;
   LimitsSettings limits;
+  AuthSettings auth;
+  MetricsSettings metrics;
 };
 
 // Resolves the "auto" (0) values against the machine's core count.

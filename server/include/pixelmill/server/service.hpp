@@ -29,6 +29,8 @@ class Service {
   // Binds and listens (throws on failure), then starts the I/O threads.
   void start();
   std::uint16_t port() const;
+  // The metrics.listen listener's port; 0 when /metrics is on the main listener.
+  std::uint16_t metrics_port() const;
 
   // Graceful, two-stage, idempotent: stop accepting and turn /readyz to 503; let
   // in-flight requests finish within server.drain_timeout while idle keep-alive
