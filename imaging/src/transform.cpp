@@ -191,7 +191,7 @@ std::vector<std::uint8_t> png_pixels_only(std::span<const std::uint8_t> b) {
   constexpr std::size_t signature = 8, overhead = 12;  // length, type, CRC
   const auto at = [&](std::size_t pos) { return b.begin() + static_cast<std::ptrdiff_t>(pos); };
   std::vector<std::uint8_t> out(b.begin(), at(std::min(b.size(), signature)));
-  for (std::size_t pos = signature; b.size() - pos >= 8;) {
+  for (std::size_t pos = signature; pos + 8 <= b.size();) {
     const std::size_t length = std::size_t{b[pos]} << 24 | std::size_t{b[pos + 1]} << 16 |
                                std::size_t{b[pos + 2]} << 8 | b[pos + 3];
     const auto type = b.subspan(pos + 4, 4);

@@ -1,0 +1,7 @@
+// libFuzzer target: see entry_points.hpp (image_params_one) and tests/fuzz/run.
+#include "entry_points.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  pixelmill::fuzz::image_params_one({data, size});
+  return 0;
+}
