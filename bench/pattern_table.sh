@@ -13,11 +13,7 @@ build=${BUILD_DIR:-build/release}
 csv_dir="$build/bench/pattern-table"
 rounds=$(( seconds >= 10 ? seconds / 5 : 1 ))
 
-if ! command -v gnuplot > /dev/null; then
-  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  { "${sudo_cmd[@]}" apt-get update &&
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends gnuplot-nox; } >&2
-fi
+command -v gnuplot > /dev/null || .ci/install-deps packages gnuplot-nox >&2
 [[ -f "$build/CMakeCache.txt" ]] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$build" -j"$(nproc)" --target pixelmill pattern_table > /dev/null
 

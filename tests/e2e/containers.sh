@@ -40,18 +40,7 @@ phase_start=$SECONDS
 phase() { say "--- $* (at $((SECONDS - started)) s)"; phase_start=$SECONDS; }
 
 # --- dependencies -------------------------------------------------------------------
-missing=()
-for p in curl jq; do
-  command -v "$p" > /dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  say "installing ${missing[*]}"
-  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
-    -o DPkg::Lock::Timeout=120 "${missing[@]}" > /dev/null
-fi
+"$repo/.ci/install-deps" packages curl jq
 if [[ -z ${CONTAINER_ENGINE:-} ]]; then
   setup=$repo/../shared/tools/container-engine-setup
   [[ -r $setup ]] || fail "CONTAINER_ENGINE is not set and $setup does not exist"

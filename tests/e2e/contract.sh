@@ -36,11 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
-  echo "contract.sh: installing nodejs and npm (Debian)"
-  sudo_cmd=()
-  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
+  "$root/.ci/install-deps" packages nodejs npm
 fi
 
 # npm ci only when the lock file changed since the last install.

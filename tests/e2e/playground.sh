@@ -36,13 +36,7 @@ missing=()
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v node > /dev/null || missing+=(nodejs)
 command -v npm > /dev/null || missing+=(npm)
-if ((${#missing[@]})); then
-  echo "playground.sh: installing ${missing[*]} (Debian)"
-  sudo_cmd=()
-  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+((${#missing[@]} == 0)) || "$root/.ci/install-deps" packages "${missing[@]}"
 
 # npm ci only when the lock file changed since the last install.
 if ! cmp -s "$tools/package-lock.json" "$tools/node_modules/.installed-lock"; then

@@ -27,21 +27,9 @@ say() { echo "prometheus.sh: $*"; }
 fail() { echo "prometheus.sh: FAIL: $*" >&2; exit 1; }
 
 # --- dependencies ---------------------------------------------------------------
-missing=()
-for p in prometheus curl jq; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  say "installing ${missing[*]}"
-  sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  # The package's service is not started here: Docker images forbid it
-  # (policy-rc.d); on a systemd host it would listen on :9090, which this test
-  # does not use.
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
-    -o DPkg::Lock::Timeout=120 "${missing[@]}" > /dev/null
-fi
+# The package's own service is not used: on a systemd host it would listen on
+# :9090; this test starts its own Prometheus on a free port.
+"$repo/.ci/install-deps" packages prometheus curl jq
 [[ -x $bin ]] || fail "no pixelmill binary at '$bin' (set PIXELMILL_BIN)"
 [[ -d $photos ]] || fail "no test photos in $photos"
 say "$(prometheus --version 2>&1 | head -1); $("$bin" --version)"
