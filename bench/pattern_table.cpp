@@ -40,14 +40,16 @@
 #include <tuple>
 #include <vector>
 
-#include "child_process.hpp"
-#include "http_client.hpp"
 #include "metrics_text.hpp"
+#include "support/flags.hpp"
+#include "support/proc_stats.hpp"
+#include "support/resize_load.hpp"
+#include "support/service_process.hpp"
 
 using namespace pixelmill;
-using Clock = std::chrono::steady_clock;
-using Millis = std::chrono::duration<double, std::milli>;
-using Seconds = std::chrono::duration<double>;
+using bench::Clock;
+using bench::Millis;
+using bench::Seconds;
 
 namespace {
 
@@ -65,17 +67,9 @@ struct Options {
   int io_rt_priority = 0;
 };
 
-std::vector<std::string> split(const std::string& list) {
-  std::vector<std::string> items;
-  std::istringstream in(list);
-  for (std::string item; std::getline(in, item, ',');) items.push_back(item);
-  return items;
-}
-
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i], value = argv[i + 1];
+  bench::for_each_flag(argc, argv, [&o](const std::string& flag, const std::string& value) {
     if (flag == "--seconds") o.window = Seconds(std::stod(value));
     else if (flag == "--io-threads") o.io_threads = static_cast<unsigned>(std::stoul(value));
     else if (flag == "--cpu-threads") o.cpu_threads = static_cast<unsigned>(std::stoul(value));
@@ -85,33 +79,17 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--photos") o.photos = value;
     else if (flag == "--csv-dir") o.csv_dir = value;
     else if (flag == "--own-session") o.own_session = value == "yes";
-    else if (flag == "--modes") o.modes = split(value);
+    else if (flag == "--modes") o.modes = bench::split_list(value);
     else if (flag == "--rounds") o.rounds = std::max(1u, static_cast<unsigned>(std::stoul(value)));
     else if (flag == "--io-rt-priority") o.io_rt_priority = std::stoi(value);
     else throw std::invalid_argument("unknown flag " + flag);
-  }
-  if (argc % 2 == 0) throw std::invalid_argument("flags take one value each");
+  });
   const bool blocking_mode = std::any_of(o.modes.begin(), o.modes.end(),
                                          [](const auto& m) { return m == "inline" || m == "io_pool"; });
   if (o.io_rt_priority > 0 && blocking_mode) {
     throw std::invalid_argument("--io-rt-priority only with --modes idle,cpu_pool");
   }
   return o;
-}
-
-std::vector<std::string> load_photos(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> paths;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() == ".jpg") paths.push_back(entry.path());
-  }
-  std::sort(paths.begin(), paths.end());
-  std::vector<std::string> photos;
-  for (const auto& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    photos.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  if (photos.empty()) throw std::runtime_error("no .jpg in " + dir.string());
-  return photos;
 }
 
 Seconds own_cpu_time() {
@@ -144,24 +122,6 @@ SchedWaits sched_waits(pid_t pid) {
   return result;
 }
 
-// The pixelmill child of this process (ChildProcess keeps its pid to itself).
-pid_t server_pid() {
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    const auto close = line.rfind(')');
-    const auto open = line.find('(');
-    if (close == std::string::npos || line.substr(open + 1, close - open - 1) != "pixelmill") continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state;
-    pid_t parent = 0;
-    rest >> state >> parent;
-    if (parent == ::getpid()) return static_cast<pid_t>(std::stol(entry.path().filename()));
-  }
-  throw std::runtime_error("pixelmill child not found in /proc");
-}
-
 // Diagnostic only (see --io-rt-priority): the server's I/O threads into SCHED_RR.
 void make_io_threads_realtime(pid_t pid, int priority) {
   const auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
@@ -176,70 +136,23 @@ void make_io_threads_realtime(pid_t pid, int priority) {
   }
 }
 
-// The real binary as a child process. A thread owns it and keeps reading its stdout
-// (access and stall logs): an undrained pipe would block the server's logging.
-class ServerProcess {
- public:
-  ServerProcess(const Options& o, const std::string& mode, const std::filesystem::path& data_dir) {
-    // setsid: the server gets its own session, hence its own scheduler autogroup, as a
-    // service started on its own would; else it shares one CPU share with this client.
-    std::vector<std::string> argv{o.binary,
-                                  "--listen", "127.0.0.1:0",
-                                  "--io-threads", std::to_string(o.io_threads),
-                                  "--cpu-threads", std::to_string(o.cpu_threads),
-                                  "--offload", mode,
-                                  "--data-dir", data_dir.string(),
-                                  "--log-level", "info"};
-    if (o.own_session) argv.insert(argv.begin(), "/usr/bin/setsid");
-    std::promise<std::uint16_t> port;
-    auto ready = port.get_future();
-    owner_ = std::thread([this, argv = std::move(argv), port = std::move(port)]() mutable {
-      own(std::move(argv), port);
-    });
-    try {
-      port_ = ready.get();  // own() sets a value or an exception within ~10 s
-    } catch (...) {
-      stop_ = true;
-      owner_.join();
-      throw;
-    }
-  }
+// The real binary on a free port. setsid: the server gets its own session, hence its
+// own scheduler autogroup, as a service started on its own would; else it shares one
+// CPU share with this client.
+std::unique_ptr<bench::ServiceProcess> start_server(const Options& o, const std::string& mode,
+                                                    const std::filesystem::path& data_dir) {
+  std::vector<std::string> argv{o.binary,
+                                "--listen", "127.0.0.1:0",
+                                "--io-threads", std::to_string(o.io_threads),
+                                "--cpu-threads", std::to_string(o.cpu_threads),
+                                "--offload", mode,
+                                "--data-dir", data_dir.string(),
+                                "--log-level", "info"};
+  if (o.own_session) argv.insert(argv.begin(), "/usr/bin/setsid");
+  return std::make_unique<bench::ServiceProcess>(std::move(argv), "listening", R"(\bport"?[=:]([0-9]+))");
+}
 
-  ~ServerProcess() {
-    stop_ = true;
-    owner_.join();
-  }
-
-  std::uint16_t port() const { return port_; }
-
- private:
-  void own(std::vector<std::string> argv, std::promise<std::uint16_t>& port) {
-    std::optional<test::ChildProcess> process;
-    try {
-      process.emplace(std::move(argv));
-      const auto line = process->wait_for_line("listening", std::chrono::seconds(10));
-      std::smatch match;
-      if (!line || !std::regex_search(*line, match, std::regex(R"(\bport"?[=:]([0-9]+))"))) {
-        throw std::runtime_error("no listening line; stderr: " + process->stderr_text());
-      }
-      port.set_value(static_cast<std::uint16_t>(std::stoi(match[1])));
-    } catch (...) {
-      port.set_exception(std::current_exception());
-      return;  // ~ChildProcess kills a child that is still running
-    }
-    while (!stop_) process->wait(std::chrono::milliseconds(100));
-    process->signal(SIGTERM);
-    if (process->wait(std::chrono::seconds(30)) != 0) std::fprintf(stderr, "pixelmill did not exit 0\n");
-  }
-
-  std::thread owner_;
-  std::atomic<bool> stop_{false};
-  std::uint16_t port_ = 0;
-};
-
-struct Sample {
-  double t_s, latency_ms;
-};
+using bench::Sample;
 
 // This thread's run-queue wait since it started.
 SchedWait own_thread_wait() {
@@ -249,81 +162,15 @@ SchedWait own_thread_wait() {
   return {wait_ns / 1e6, slices};
 }
 
-// GET /healthz every period on one connection; a new request only once the previous
-// one answered, so a blocked I/O thread shows as one long sample plus a gap.
+// The health probe, plus its own thread's run-queue wait.
 std::pair<std::vector<Sample>, SchedWait> probe(std::uint16_t port, Clock::time_point start, Clock::time_point end,
-                          std::chrono::milliseconds period) {
-  pthread_setname_np(pthread_self(), "pt-probe");
-  test::HttpClient client(port);
-  std::vector<Sample> samples;
-  for (auto next = start; next < end;) {
-    std::this_thread::sleep_until(next);
-    const auto sent = Clock::now();
-    const auto res = client.get("/healthz");
-    const auto answered = Clock::now();
-    if (res.result() != test::http::status::ok) std::fprintf(stderr, "healthz: %u\n", res.result_int());
-    samples.push_back({Seconds(sent - start).count(), Millis(answered - sent).count()});
-    while (next <= answered) next += period;
-  }
+                                                std::chrono::milliseconds period) {
+  auto samples = bench::probe_healthz(port, start, end, period);
   return {std::move(samples), own_thread_wait()};
 }
 
-struct LoadResult {
-  std::size_t done = 0, failed = 0;
-};
-
-// `clients` keep-alive connections, each POSTing the photos round robin until `end`;
-// only answers that arrive before `end` count.
-class Load {
- public:
-  Load(std::uint16_t port, const std::vector<std::string>& photos, unsigned clients)
-      : photos_(photos) {
-    for (unsigned c = 0; c < clients; ++c) clients_.push_back(std::make_unique<test::HttpClient>(port));
-  }
-
-  // One request per client, all at once, before the window: decoders and allocators are warm.
-  void warm_up() {
-    each_client([this](std::size_t c) { resize(*clients_[c], c); return LoadResult{}; });
-  }
-
-  LoadResult run(Clock::time_point end) {
-    return each_client([this, end](std::size_t c) { return drive(c, end); });
-  }
-
- private:
-  // Runs fn(c) for every client on a thread of its own; sums the results.
-  template <class Fn>
-  LoadResult each_client(Fn fn) {
-    std::vector<std::future<LoadResult>> workers;
-    for (std::size_t c = 0; c < clients_.size(); ++c) workers.push_back(std::async(std::launch::async, fn, c));
-    LoadResult total;
-    for (auto& w : workers) {
-      const auto r = w.get();
-      total.done += r.done, total.failed += r.failed;
-    }
-    return total;
-  }
-
-  bool resize(test::HttpClient& client, std::size_t i) {
-    const auto res = client.request(test::http::verb::post, "/v1/resize?w=800&format=jpeg&quality=80",
-                                    photos_[i % photos_.size()], {{"Content-Type", "image/jpeg"}});
-    return res.result() == test::http::status::ok;
-  }
-
-  LoadResult drive(std::size_t c, Clock::time_point end) {
-    pthread_setname_np(pthread_self(), "pt-load");
-    LoadResult r;
-    for (std::size_t i = c; Clock::now() < end; i += clients_.size()) {
-      const bool ok = resize(*clients_[c], i);
-      if (Clock::now() > end) break;
-      ++(ok ? r.done : r.failed);
-    }
-    return r;
-  }
-
-  const std::vector<std::string>& photos_;
-  std::vector<std::unique_ptr<test::HttpClient>> clients_;
-};
+using bench::LoadResult;
+using Load = bench::ResizeLoad;
 
 // Cumulative bucket counts of one histogram, summed over its label sets (`sum by (le)`).
 std::map<double, double> buckets(const std::string& exposition, const std::string& name) {
@@ -385,37 +232,10 @@ struct Row {
   double server_cores() const { return server_cpu / measured; }
 };
 
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  return values[static_cast<std::size_t>(p * static_cast<double>(values.size() - 1))];
-}
+double healthz_percentile(const Row& row, double p) { return bench::percentile(bench::latencies(row.samples), p); }
 
-double healthz_percentile(const Row& row, double p) {
-  std::vector<double> latencies;
-  for (const auto& s : row.samples) latencies.push_back(s.latency_ms);
-  return percentile(std::move(latencies), p);
-}
-
-double one_minute_load() {
-  std::ifstream in("/proc/loadavg");
-  double load = 0;
-  in >> load;
-  return load;
-}
-
-// The server's CPU time (utime + stime, fields 14 and 15 of /proc/PID/stat).
-Seconds process_cpu_time(pid_t pid) {
-  std::ifstream stat(std::filesystem::path("/proc") / std::to_string(pid) / "stat");
-  std::string line;
-  std::getline(stat, line);
-  std::istringstream fields(line.substr(line.rfind(')') + 2));  // from field 3, the state
-  std::string field;
-  for (int i = 3; i < 14; ++i) fields >> field;
-  double utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return Seconds((utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK)));
-}
+using bench::one_minute_load;
+using bench::process_cpu_time;
 
 // CPU and run-queue waits at one edge of a window, read from /proc: exact even while
 // the server's I/O threads are blocked.
@@ -477,8 +297,9 @@ void measure_round(const Options& o, const std::vector<std::string>& photos, con
   std::filesystem::remove_all(data_dir);
   row.loads.push_back(one_minute_load());
   {
-    ServerProcess server(o, mode, data_dir);
-    const pid_t pid = server_pid();
+    const auto server_process = start_server(o, mode, data_dir);
+    const auto& server = *server_process;
+    const pid_t pid = server.pid();
     if (o.io_rt_priority > 0) make_io_threads_realtime(pid, o.io_rt_priority);
     // Connection order is fixed (metrics, load clients, probe) so the server's round
     // robin puts them on the same I/O threads in every mode.
@@ -597,7 +418,7 @@ void print_diagnostics(const std::vector<Row>& rows) {
 int main(int argc, char** argv) {
   try {
     const auto options = parse_options(argc, argv);
-    const auto photos = load_photos(options.photos);
+    const auto photos = bench::load_photos(options.photos);
     std::filesystem::create_directories(options.csv_dir);
     std::vector<Row> rows;
     for (const auto& mode : options.modes) {

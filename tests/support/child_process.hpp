@@ -133,6 +133,7 @@ class ChildProcess {
 
   const std::string& stdout_text() const { return stdout_; }
   const std::string& stderr_text() const { return stderr_; }
+  pid_t pid() const { return pid_; }
 
  private:
   // The test's environment without PIXELMILL_* and without the names `env` sets, then `env`.

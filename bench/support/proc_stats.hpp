@@ -1,0 +1,62 @@
+#pragma once
+// What /proc says about a process: its CPU time and its resident memory. Read at
+// window edges by the benchmarks, for the server under test and for peers alike.
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace pixelmill::bench {
+
+using Seconds = std::chrono::duration<double>;
+
+// utime + stime (fields 14 and 15 of /proc/PID/stat), all threads.
+inline Seconds process_cpu_time(pid_t pid) {
+  std::ifstream stat(std::filesystem::path("/proc") / std::to_string(pid) / "stat");
+  std::string line;
+  std::getline(stat, line);
+  std::istringstream fields(line.substr(line.rfind(')') + 2));  // from field 3, the state
+  std::string field;
+  for (int i = 3; i < 14; ++i) fields >> field;
+  double utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return Seconds((utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
+// A "Vm…:   N kB" line of /proc/PID/status in MiB: VmRSS now, VmHWM the peak since
+// start (or since the last reset_peak_rss). 0 when the process is gone.
+inline double status_mib(pid_t pid, std::string_view key) {
+  std::ifstream status(std::filesystem::path("/proc") / std::to_string(pid) / "status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':') {
+      return std::stod(line.substr(key.size() + 1)) / 1024.0;
+    }
+  }
+  return 0;
+}
+
+inline double rss_mib(pid_t pid) { return status_mib(pid, "VmRSS"); }
+inline double peak_rss_mib(pid_t pid) { return status_mib(pid, "VmHWM"); }
+
+// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0), so a peak can
+// be read per phase. False where the kernel refuses.
+inline bool reset_peak_rss(pid_t pid) {
+  std::ofstream clear(std::filesystem::path("/proc") / std::to_string(pid) / "clear_refs");
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
+}
+
+inline double one_minute_load() {
+  std::ifstream in("/proc/loadavg");
+  double load = 0;
+  in >> load;
+  return load;
+}
+
+}  // namespace pixelmill::bench
