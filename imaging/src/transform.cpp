@@ -7,10 +7,18 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <cstring>
+#include <cmath>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "jpeg_restart.hpp"
+#include "jpeg_yuv.hpp"
 #include "tiff_orientation.hpp"
+#include "transform_pipeline.hpp"
 
 namespace pixelmill::imaging {
 
@@ -128,9 +136,15 @@ int imread_flags(ImageFormat format, int shrink) {
 // OpenCV then returns the image with the missing part filled grey. Walk the marker
 // segments (skipping APPn payloads such as EXIF thumbnails by their length, and the
 // entropy-coded data after each SOS) and require the EOI marker before the end of the
-// data. Trailing bytes after EOI (e.g. an MPF secondary image) are allowed. `scans`,
-// when given, counts the SOS markers seen.
-bool jpeg_has_eoi(std::span<const std::uint8_t> b, int* scans = nullptr) noexcept {
+// data. Trailing bytes after EOI (e.g. an MPF secondary image) are allowed. One pass
+// counts the scans (SOS markers) too: the file is read once, before decoding.
+struct JpegMarkers {
+  int scans = 0;
+  bool has_eoi = false;
+};
+
+JpegMarkers walk_jpeg_markers(std::span<const std::uint8_t> b) noexcept {
+  JpegMarkers found;
   const std::size_t n = b.size();
   std::size_t pos = 2;  // after SOI
   while (pos < n) {
@@ -139,23 +153,26 @@ bool jpeg_has_eoi(std::span<const std::uint8_t> b, int* scans = nullptr) noexcep
       continue;
     }
     while (pos < n && b[pos] == 0xFF) ++pos;  // fill bytes
-    if (pos >= n) return false;
+    if (pos >= n) return found;
     const std::uint8_t marker = b[pos++];
-    if (marker == 0xD9) return true;                                   // EOI
+    if (marker == 0xD9) {  // EOI
+      found.has_eoi = true;
+      return found;
+    }
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // standalone
-    if (pos + 2 > n) return false;
+    if (pos + 2 > n) return found;
     const std::size_t length = (std::size_t{b[pos]} << 8) | b[pos + 1];
-    if (length < 2) return false;
+    if (length < 2) return found;
     pos += length;
     if (marker != 0xDA) continue;
-    if (scans != nullptr) ++*scans;
+    ++found.scans;
     // Entropy-coded data: runs until a 0xFF that is not stuffing (FF 00) or RSTn.
+    // memchr: this is most of the file, and the walk runs before every decode.
     while (pos < n) {
-      if (b[pos] != 0xFF) {
-        ++pos;
-        continue;
-      }
-      if (pos + 1 >= n) return false;
+      const void* ff = std::memchr(b.data() + pos, 0xFF, n - pos);
+      if (ff == nullptr) return found;
+      pos = static_cast<std::size_t>(static_cast<const std::uint8_t*>(ff) - b.data());
+      if (pos + 1 >= n) return found;
       const std::uint8_t next = b[pos + 1];
       if (next == 0x00 || (next >= 0xD0 && next <= 0xD7)) {
         pos += 2;
@@ -166,7 +183,7 @@ bool jpeg_has_eoi(std::span<const std::uint8_t> b, int* scans = nullptr) noexcep
       }
     }
   }
-  return false;
+  return found;
 }
 
 // OpenCV 4.6 applies a TIFF's Orientation tag itself, even for IMREAD_UNCHANGED (and
@@ -214,15 +231,16 @@ std::vector<std::uint8_t> png_pixels_only(std::span<const std::uint8_t> b) {
 // advises (djpeg -maxscans, TJPARAM_SCANLIMIT).
 constexpr int kMaxJpegScans = 100;
 
-void check_jpeg_scans(std::span<const std::uint8_t> bytes, const ProbeResult& source) {
+// Before decoding, on both pipelines: the scan limit, then the EOI marker.
+void check_jpeg_markers(std::span<const std::uint8_t> bytes, const ProbeResult& source) {
   if (source.format != ImageFormat::jpeg) return;
-  int scans = 0;
-  (void)jpeg_has_eoi(bytes, &scans);
-  if (scans > kMaxJpegScans) {
+  const JpegMarkers markers = walk_jpeg_markers(bytes);
+  if (markers.scans > kMaxJpegScans) {
     throw ImageError(ImageError::Kind::over_limit,
-                     "the JPEG has " + std::to_string(scans) + " scans, over the limit of " +
+                     "the JPEG has " + std::to_string(markers.scans) + " scans, over the limit of " +
                          std::to_string(kMaxJpegScans));
   }
+  if (!markers.has_eoi) throw_undecodable(source, "the image data is truncated (no end-of-image marker)");
 }
 
 cv::Mat decode_raw(std::span<const std::uint8_t> bytes, const ProbeResult& source, int shrink) {
@@ -246,9 +264,6 @@ cv::Mat decode_raw(std::span<const std::uint8_t> bytes, const ProbeResult& sourc
     throw_undecodable(source, "the image data is corrupt or truncated");
   }
   if (image.empty()) throw_undecodable(source, "the image data is corrupt or truncated");
-  if (source.format == ImageFormat::jpeg && !jpeg_has_eoi(bytes)) {
-    throw_undecodable(source, "the image data is truncated (no end-of-image marker)");
-  }
   return image;
 }
 
@@ -417,47 +432,11 @@ class StageTimer {
   Clock::time_point start_;
 };
 
-}  // namespace
-
-// ---------------------------------------------------------------- transform
-
-Transformed transform(std::span<const std::uint8_t> bytes, const TransformOptions& options,
-                      const SourceLimits& limits, const StageObserver& observe) {
-  StageTimer timer(observe);
-
-  // --- probe: header only, limits before any pixel is allocated, then the plan.
-  const ProbeResult source = probe(std::span<const unsigned char>(bytes.data(), bytes.size()));
-  check_limits(source, limits);
-  if (bytes.size() > static_cast<std::size_t>(INT_MAX) ||
-      source.width > static_cast<std::uint32_t>(INT_MAX) ||
-      source.height > static_cast<std::uint32_t>(INT_MAX)) {
-    throw ImageError(ImageError::Kind::over_limit, "the image is too large to decode");
-  }
-  const OutputFormat format =
-      resolve_output_format(options.format, options.accepts_webp, source.has_alpha);
+// The BGR pipeline, from decode on: every format, every output.
+Transformed transform_bgr(std::span<const std::uint8_t> bytes, const ProbeResult& source,
+                          GeometryRequest request, GeometryPlan plan, const TransformOptions& options,
+                          OutputFormat format, int quality, StageTimer& timer) {
   const bool output_has_alpha = format != OutputFormat::jpeg;
-  const int quality = std::clamp(options.quality, 1, 100);
-
-  GeometryRequest request;
-  request.source = {static_cast<int>(source.width), static_cast<int>(source.height)};
-  request.orientation = options.orient ? source.orientation : 1;
-  request.width = options.width;
-  request.height = options.height;
-  request.fit = options.fit;
-  request.position = options.position;
-  request.enlarge = options.enlarge;
-  request.decoder_can_shrink = source.format == ImageFormat::jpeg;
-  request.max_output_dimension = options.max_output_dimension;
-  GeometryPlan plan = plan_geometry(request);
-  if (format == OutputFormat::webp &&
-      (plan.output.width > kWebpMaxDimension || plan.output.height > kWebpMaxDimension)) {
-    throw ImageError(ImageError::Kind::over_limit,
-                     "the output would be " + std::to_string(plan.output.width) + "x" +
-                         std::to_string(plan.output.height) + ", over WebP's limit of " +
-                         std::to_string(kWebpMaxDimension) + " pixels per side");
-  }
-  check_jpeg_scans(bytes, source);
-  timer.done(Stage::probe);
 
   // --- decode: raw pixels (orientation ignored), JPEG at 1/shrink_on_load.
   cv::Mat image = decode_raw(bytes, source, plan.shrink_on_load);
@@ -528,6 +507,253 @@ Transformed transform(std::span<const std::uint8_t> bytes, const TransformOption
   result.channels = image.channels();
   timer.done(Stage::encode);
   return result;
+}
+
+// The planar pipeline's conditions, short of what only TurboJPEG's header read tells
+// (Y'CbCr, a nameable subsampling): JPEG in, JPEG out, nothing to pad (contain's
+// padding is a BGR colour: the BGR pipeline paints it).
+bool yuv_pipeline_applies(const ProbeResult& source, OutputFormat format, const GeometryPlan& plan) {
+  return source.format == ImageFormat::jpeg && format == OutputFormat::jpeg && source.channels == 3 &&
+         !source.cmyk && !plan.needs_padding();
+}
+
+// The planar pipeline's chroma geometry. Output chroma sample j of a cropped axis
+// covers the output's luma pixels 2j and 2j+1 (4:2:0; for an odd size the last one
+// stands alone, the encoder repeats it). That grid is carried back through the crop,
+// the orientation and the resize to the source chroma plane, whose samples cover 1, 2
+// or 4 decoded luma pixels and whose last ones may cover padding: the source range
+// that maps onto the output's chroma is cut out (or extended by repeating its edge)
+// and resized in one step. Its ends are rounded to whole source chroma samples, so the
+// colour stays within half a source chroma sample of the luma: under an output pixel
+// when shrinking; when enlarging, several output pixels, but within the chroma's own
+// resolution (an exact sub-sample offset would need warpAffine, which has no
+// INTER_AREA). The simpler way — whole planes resized, crop at floor(x / 2) — put the
+// colour a pixel off for odd crop offsets and for odd sizes the orientation mirrors,
+// and up to 3 source pixels off for 4:1:1 padding (14..80 levels from the BGR
+// pipeline on test_jpeg_yuv's test card).
+
+// One output axis of the uncropped, oriented, resized image: its chroma samples start
+// at luma `origin` (-1 when the crop starts at an odd pixel, so that a sample starts
+// exactly there; else 0) and `samples` of them cover it; the crop keeps those from
+// `crop_offset` on.
+struct ChromaGrid {
+  int origin = 0;
+  int samples = 0;
+  int crop_offset = 0;
+  int luma = 0;  // luma pixels of the axis
+};
+
+ChromaGrid chroma_grid(int crop_start, int luma) {
+  ChromaGrid g;
+  g.origin = -(crop_start % 2);
+  g.samples = (luma - g.origin + 1) / 2;
+  // crop_offset + ceil(crop_size / 2) = ceil((crop_start - origin + crop_size) / 2)
+  // <= ceil((luma - origin) / 2) = samples.
+  g.crop_offset = (crop_start - g.origin) / 2;
+  g.luma = luma;
+  return g;
+}
+
+// Whether orient() runs the raw x / y axis backwards (rotate clockwise, then mirror).
+bool reverses_raw_x(OrientOps ops) {
+  switch (ops.rotate_cw) {
+    case 90: return false;
+    case 180: return !ops.flip_horizontal;
+    case 270: return true;
+    default: return ops.flip_horizontal;
+  }
+}
+bool reverses_raw_y(OrientOps ops) {
+  switch (ops.rotate_cw) {
+    case 90: return !ops.flip_horizontal;
+    case 180: return true;
+    case 270: return ops.flip_horizontal;
+    default: return false;
+  }
+}
+
+// A raw axis of a source chroma plane: samples [start, start + count) (may run past
+// either end) resize to `samples` output chroma samples.
+struct RawChromaAxis {
+  int start = 0, count = 1, samples = 1;
+};
+
+RawChromaAxis raw_chroma_axis(const ChromaGrid& grid, bool reversed, int decoded_luma, int factor) {
+  // The grid in raw resized luma pixels: [first, first + 2 * samples); reversed, its
+  // far end lands on the output's origin.
+  const int first = reversed ? grid.luma - grid.origin - 2 * grid.samples : grid.origin;
+  // Resized luma -> decoded luma -> source chroma samples.
+  const double scale = static_cast<double>(decoded_luma) / (static_cast<double>(grid.luma) * factor);
+  RawChromaAxis axis;
+  axis.start = static_cast<int>(std::lround(first * scale));
+  const int end = static_cast<int>(std::lround((first + 2.0 * grid.samples) * scale));
+  axis.count = std::max(1, end - axis.start);
+  axis.samples = grid.samples;
+  return axis;
+}
+
+// The plane's samples [x.start, x.start + x.count) x [y.start, ...): a view, or a copy
+// with the edges repeated where the range runs past the plane.
+cv::Mat source_region(const cv::Mat& plane, const RawChromaAxis& x, const RawChromaAxis& y) {
+  const int x0 = std::clamp(x.start, 0, plane.cols - 1), y0 = std::clamp(y.start, 0, plane.rows - 1);
+  const int x1 = std::clamp(x.start + x.count, x0 + 1, plane.cols);
+  const int y1 = std::clamp(y.start + y.count, y0 + 1, plane.rows);
+  const cv::Mat inside = plane(cv::Rect(x0, y0, x1 - x0, y1 - y0));
+  const int left = x0 - x.start, top = y0 - y.start;
+  const int right = x.start + x.count - x1, bottom = y.start + y.count - y1;
+  if (left == 0 && top == 0 && right == 0 && bottom == 0) return inside;
+  cv::Mat out;
+  cv::copyMakeBorder(inside, out, std::max(0, top), std::max(0, bottom), std::max(0, left), std::max(0, right),
+                     cv::BORDER_REPLICATE);
+  // A range starting past the plane's end (tiny planes, rounding) cannot be negative
+  // padding; clamp to the size asked for.
+  return out(cv::Rect(0, 0, std::min(out.cols, x.count), std::min(out.rows, y.count)));
+}
+
+// Below this many source pixels one image is not worth cutting into bands: a whole
+// decode takes a few milliseconds and the pool has other requests to run.
+constexpr std::int64_t kBandDecodeMinPixels = 2'000'000;
+
+// Decodes into `planes` (dw x dh, the source at 1/scale). A large JPEG with restart
+// markers at MCU-row starts is cut there and its bands decoded on all CPU threads at
+// once: libjpeg's Huffman decode is serial within a stream, and for shrink-on-load it
+// is most of the work. Any other JPEG decodes in one piece on this thread.
+// `bands` is set to the number of pieces decoded.
+bool decode_planes(std::span<const std::uint8_t> bytes, const JpegYuvHeader& header, int scale, int dw, int dh,
+                   YuvPlanes& planes, int& bands) {
+  const int threads = cv::getNumThreads();
+  bands = 1;
+  if (threads > 1 && std::int64_t{header.width} * header.height >= kBandDecodeMinPixels) {
+    if (const std::optional<RestartLayout> layout = restart_layout(bytes)) {
+      // Two bands per thread: the pool hands them out as threads come free, so one
+      // band that decodes slower (denser detail, a thread that started late) does not
+      // leave the others waiting.
+      const std::vector<JpegBand> split = split_at_restarts(bytes, *layout, 2 * threads);
+      if (split.size() > 1) {
+        bands = static_cast<int>(split.size());
+        return decode_bands_into(split, scale, dw, header.subsampling, planes.view());
+      }
+    }
+  }
+  return decode_yuv_into(bytes, dw, dh, planes.view());
+}
+
+// The JPEG -> JPEG pipeline on the stored Y'CbCr planes: TurboJPEG decodes at
+// 1/shrink_on_load without upsampling the chroma or converting colours; each plane is
+// resized (Y to the plan's size, Cb and Cr to its 4:2:0 chroma size), oriented and
+// cropped on its own; TurboJPEG encodes 4:2:0 from the planes. The same plan, kernels
+// and orientation as the BGR pipeline, a third of the pixels to resize, and no colour
+// conversion either way. std::nullopt when libjpeg warned while decoding: the BGR
+// pipeline then decodes the file again, with libjpeg's usual tolerance.
+std::optional<Transformed> transform_yuv(std::span<const std::uint8_t> bytes, const ProbeResult& source,
+                                         const JpegYuvHeader& header, const GeometryPlan& plan,
+                                         const TransformOptions& options, int quality, StageTimer& timer,
+                                         int& bands) {
+  // --- decode: planes at their padded sizes; the views below drop the padding.
+  const int dw = plan.decoded.width, dh = plan.decoded.height;
+  YuvPlanes planes = allocate_yuv_planes(dw, dh, header.subsampling);
+  if (!decode_planes(bytes, header, plan.shrink_on_load, dw, dh, planes, bands)) return std::nullopt;
+  timer.done(Stage::decode);
+
+  // --- resize -> orient -> crop, per plane: Y to the plan's sizes, Cb and Cr (which
+  // hold the whole image at their own resolution, 4:4:4 .. 4:1:1) straight to the
+  // output's 4:2:0 chroma grid, resampling and resizing in one step.
+  const cv::Size raw_target = plan.swaps_axes ? cv::Size(plan.resize.height, plan.resize.width)
+                                              : cv::Size(plan.resize.width, plan.resize.height);
+  cv::Mat y = orient(resize_to(planes.y(cv::Rect(0, 0, dw, dh)), raw_target, options.kernel), plan.orient);
+  CV_Assert(y.cols == plan.resize.width && y.rows == plan.resize.height);
+  const Rect c = plan.crop;
+  y = y(cv::Rect(c.x, c.y, c.width, c.height));
+
+  const ChromaGrid grid_x = chroma_grid(c.x, plan.resize.width);
+  const ChromaGrid grid_y = chroma_grid(c.y, plan.resize.height);
+  // The grid of each raw (unoriented) axis: the output axis it becomes, reversed or not.
+  const bool reverse_x = reverses_raw_x(plan.orient), reverse_y = reverses_raw_y(plan.orient);
+  const RawChromaAxis raw_x = raw_chroma_axis(plan.swaps_axes ? grid_y : grid_x, reverse_x, dw,
+                                              planes.y.cols / planes.cb.cols);
+  const RawChromaAxis raw_y = raw_chroma_axis(plan.swaps_axes ? grid_x : grid_y, reverse_y, dh,
+                                              planes.y.rows / planes.cb.rows);
+  const cv::Rect chroma_crop(grid_x.crop_offset, grid_y.crop_offset, (c.width + 1) / 2, (c.height + 1) / 2);
+  const auto chroma = [&](const cv::Mat& plane) {
+    const cv::Mat source = source_region(plane, raw_x, raw_y);
+    const cv::Mat resized = resize_to(source, cv::Size(raw_x.samples, raw_y.samples), options.kernel);
+    return orient(resized, plan.orient)(chroma_crop);
+  };
+  const cv::Mat cb = chroma(planes.cb);
+  const cv::Mat cr = chroma(planes.cr);
+  CV_Assert(y.cols == plan.output.width && y.rows == plan.output.height);
+  timer.done(Stage::resize);
+
+  // --- encode: TurboJPEG writes no metadata either.
+  Transformed result;
+  result.bytes = encode_yuv420(y, cb, cr, quality);
+  result.format = OutputFormat::jpeg;
+  result.width = y.cols;
+  result.height = y.rows;
+  result.source = source;
+  result.shrink_on_load = plan.shrink_on_load;
+  result.channels = 3;
+  timer.done(Stage::encode);
+  return result;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- transform
+
+Transformed transform(std::span<const std::uint8_t> bytes, const TransformOptions& options,
+                      const SourceLimits& limits, const StageObserver& observe) {
+  return transform_with(Pipeline::yuv, bytes, options, limits, observe).transformed;
+}
+
+PipelineResult transform_with(Pipeline preferred, std::span<const std::uint8_t> bytes,
+                              const TransformOptions& options, const SourceLimits& limits,
+                              const StageObserver& observe) {
+  StageTimer timer(observe);
+
+  // --- probe: header only, limits before any pixel is allocated, then the plan.
+  const ProbeResult source = probe(std::span<const unsigned char>(bytes.data(), bytes.size()));
+  check_limits(source, limits);
+  if (bytes.size() > static_cast<std::size_t>(INT_MAX) ||
+      source.width > static_cast<std::uint32_t>(INT_MAX) ||
+      source.height > static_cast<std::uint32_t>(INT_MAX)) {
+    throw ImageError(ImageError::Kind::over_limit, "the image is too large to decode");
+  }
+  const OutputFormat format =
+      resolve_output_format(options.format, options.accepts_webp, source.has_alpha);
+  const int quality = std::clamp(options.quality, 1, 100);
+
+  GeometryRequest request;
+  request.source = {static_cast<int>(source.width), static_cast<int>(source.height)};
+  request.orientation = options.orient ? source.orientation : 1;
+  request.width = options.width;
+  request.height = options.height;
+  request.fit = options.fit;
+  request.position = options.position;
+  request.enlarge = options.enlarge;
+  request.decoder_can_shrink = source.format == ImageFormat::jpeg;
+  request.max_output_dimension = options.max_output_dimension;
+  const GeometryPlan plan = plan_geometry(request);
+  if (format == OutputFormat::webp &&
+      (plan.output.width > kWebpMaxDimension || plan.output.height > kWebpMaxDimension)) {
+    throw ImageError(ImageError::Kind::over_limit,
+                     "the output would be " + std::to_string(plan.output.width) + "x" +
+                         std::to_string(plan.output.height) + ", over WebP's limit of " +
+                         std::to_string(kWebpMaxDimension) + " pixels per side");
+  }
+  check_jpeg_markers(bytes, source);
+  timer.done(Stage::probe);
+
+  if (preferred == Pipeline::yuv && yuv_pipeline_applies(source, format, plan)) {
+    const std::optional<JpegYuvHeader> header = read_yuv_header(bytes);
+    if (header && header->width == request.source.width && header->height == request.source.height) {
+      int bands = 1;
+      if (auto planar = transform_yuv(bytes, source, *header, plan, options, quality, timer, bands)) {
+        return {std::move(*planar), Pipeline::yuv, bands};
+      }
+    }
+  }
+  return {transform_bgr(bytes, source, request, plan, options, format, quality, timer), Pipeline::bgr};
 }
 
 }  // namespace pixelmill::imaging

@@ -8,6 +8,10 @@
 #include <string>
 #include <utility>
 
+#include <opencv2/core.hpp>
+
+#include "jpeg_restart.hpp"
+#include "jpeg_yuv.hpp"
 #include "pixelmill/imaging/geometry.hpp"
 #include "pixelmill/imaging/image_error.hpp"
 #include "pixelmill/imaging/probe.hpp"
@@ -121,6 +125,47 @@ void decode_one(Input data) {
   require(encoded.width == static_cast<std::uint32_t>(out.width) &&
               encoded.height == static_cast<std::uint32_t>(out.height),
           "transform: encoded size differs from the reported one");
+}
+
+void restart_one(Input data) {
+  const auto layout = imaging::restart_layout(data);
+  if (!layout) return;
+  require(layout->width > 0 && layout->height > 0, "restart: empty image accepted");
+  require(layout->restart_interval > 0, "restart: no restart interval");
+  require(layout->eoi_offset + 2 <= data.size(), "restart: EOI out of bounds");
+  const int count = 1 + (data.back() % 5);
+  const auto bands = imaging::split_at_restarts(data, *layout, count);
+  require(!bands.empty() && static_cast<int>(bands.size()) <= count, "restart: band count");
+  int row = 0;
+  for (const auto& band : bands) {
+    require(band.first_row == row && band.rows > 0, "restart: bands do not tile");
+    row += band.rows;
+    const auto own = imaging::restart_layout(band.jpeg);
+    require(own.has_value(), "restart: a band is not splittable");
+    require(own->height == band.rows && own->width == layout->width, "restart: band size");
+  }
+  require(row == layout->height, "restart: bands do not cover the image");
+
+  // The product's decode, at 1/8 and only for small images: cheap per input.
+  if (std::int64_t{layout->width} * layout->height > 4'000'000) return;
+  const auto header = imaging::read_yuv_header(data);
+  if (!header) return;
+  const int w = (header->width + 7) / 8, h = (header->height + 7) / 8;
+  imaging::YuvPlanes whole = imaging::allocate_yuv_planes(w, h, header->subsampling);
+  try {
+    if (!imaging::decode_yuv_into(data, w, h, whole.view())) return;
+  } catch (const imaging::ImageError&) {
+    return;
+  }
+  imaging::YuvPlanes joined = imaging::allocate_yuv_planes(w, h, header->subsampling);
+  // The bands hold the whole file's bytes: what decoded cleanly whole decodes cleanly
+  // in bands, to the same samples.
+  require(imaging::decode_bands_into(bands, 8, w, header->subsampling, joined.view()),
+          "restart: a band warned where the whole file did not");
+  const cv::Rect image(0, 0, w, h);  // the Y plane's padding is the decoder's filler
+  require(cv::norm(whole.y(image), joined.y(image), cv::NORM_INF) == 0 && cv::norm(whole.cb, joined.cb, cv::NORM_INF) == 0 &&
+              cv::norm(whole.cr, joined.cr, cv::NORM_INF) == 0,
+          "restart: bands decode differently from the whole file");
 }
 
 void image_params_one(Input data) {

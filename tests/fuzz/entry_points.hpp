@@ -1,5 +1,5 @@
 #pragma once
-// The four fuzz entry points, shared by the libFuzzer targets (tests/fuzz/fuzz_*.cpp,
+// The five fuzz entry points, shared by the libFuzzer targets (tests/fuzz/fuzz_*.cpp,
 // clang, PIXELMILL_FUZZ=ON) and by the regression test that replays
 // tests/fuzz/regressions/<target>/ under the normal g++ build (and so under the ASan
 // and TSan CI configurations too).
@@ -25,6 +25,11 @@ void probe_one(Input data);
 // cheap: probe -> check_limits -> decode (JPEG shrink-on-load) -> resize -> encode.
 // The last byte picks the fit and the output format.
 void decode_one(Input data);
+// imaging's restart splitter (imaging/src/jpeg_restart.hpp): bands that tile the
+// image, each itself splittable; and for a small Y'CbCr JPEG that decodes cleanly, the
+// bands decoded into one set of planes (what transform does) equal the whole decode.
+// The last byte picks the band count.
+void restart_one(Input data);
 // server::parse_transform_params: the query is the input up to the first '\n', the
 // Accept header the rest.
 void image_params_one(Input data);
@@ -41,6 +46,7 @@ struct Target {
 inline constexpr Target targets[] = {
     {"fuzz_probe", probe_one},
     {"fuzz_decode", decode_one},
+    {"fuzz_restart", restart_one},
     {"fuzz_image_params", image_params_one},
     {"fuzz_multipart", multipart_one},
 };

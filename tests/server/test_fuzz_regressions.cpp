@@ -82,6 +82,8 @@ TEST_CASE("fuzz regressions: every kept reproducer runs clean") {
 TEST_CASE("fuzz seeds: the parsers' hand-made seeds run clean") {
   CHECK(replay(fuzz::image_params_one, source_dir / "tests/fuzz/seeds/params") > 5);
   CHECK(replay(fuzz::multipart_one, source_dir / "tests/fuzz/seeds/multipart") > 5);
+  sequential_opencv();
+  CHECK(replay(fuzz::restart_one, source_dir / "tests/fuzz/seeds/restart") >= 4);
 }
 
 TEST_CASE("fuzz entry points: truncated and corrupted testdata images") {

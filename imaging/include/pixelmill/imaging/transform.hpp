@@ -14,6 +14,11 @@
 // OrientOps. Resizing happens before orienting (the two commute; fewer pixels to
 // rotate).
 //
+// A JPEG -> JPEG transform without padding, from a Y'CbCr JPEG, runs the same plan on
+// the JPEG's own Y, Cb, Cr planes instead (TurboJPEG, DCT-scaled, no colour conversion
+// either way; output 4:2:0 baseline like OpenCV's); it falls back to the BGR path
+// above when libjpeg only warns about the data, so what is accepted does not change.
+//
 // Pure and thread-safe: no global state, no threads of its own. OpenCV's parallel_for_
 // inside resize/cvtColor is routed to the CPU pool by the runtime's OpenCV backend.
 #include "pixelmill/imaging/geometry.hpp"
