@@ -22,6 +22,7 @@
 
 #include "http_client.hpp"
 #include "pixelmill/imaging/transform.hpp"
+#include "pixelmill/runtime/allocator.hpp"
 #include "pixelmill/runtime/cpu_pool.hpp"
 #include "pixelmill/runtime/opencv_backend.hpp"
 #include "pixelmill/server/service.hpp"
@@ -191,6 +192,7 @@ double big_image_ms(const std::string& photo, unsigned threads) {
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::stod(argv[1]) : 20;
   spdlog::set_level(spdlog::level::warn);  // no access log in the measurement
+  pixelmill::runtime::tune_allocator();    // as the service's main() does
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const auto photos = load_photos();
   const Result local = with_peak_rss([&] { return in_process(photos, cores, seconds); });

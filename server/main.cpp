@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pixelmill/config/load.hpp"
+#include "pixelmill/runtime/allocator.hpp"
 #include "pixelmill/runtime/available_cores.hpp"
 #include "pixelmill/runtime/log.hpp"
 #include "pixelmill/runtime/signals.hpp"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   const auto settings = config::resolve_auto(loaded.settings, runtime::available_cores());
   runtime::configure_logging(settings.log);
   const runtime::ShutdownSignals signals;  // before any thread starts
+  if (!runtime::tune_allocator()) runtime::log_event(spdlog::level::warn, "allocator policy refused by malloc", {});
   try {
     server::Service service(settings);
     service.start();
