@@ -6,10 +6,10 @@
 #include <opencv2/core.hpp>
 
 #include <algorithm>
-#include <exception>
 #include <stdexcept>
 #include <string>
 
+#include "parallel_tasks.hpp"
 #include "pixelmill/imaging/image_error.hpp"
 
 namespace pixelmill::imaging {
@@ -171,23 +171,12 @@ bool decode_bands_into(std::span<const JpegBand> bands, int scale, int scaled_wi
     const int chroma = luma == 0 ? 0 : yuv_plane_size(1, scaled_width, luma, subsampling).height;
     return YuvPlanesView{rows_from(dst.y, luma), rows_from(dst.cb, chroma), rows_from(dst.cr, chroma)};
   };
-  const int n = static_cast<int>(bands.size());
   std::vector<std::uint8_t> clean(bands.size(), 0);  // not vector<bool>: tasks write their own
-  std::vector<std::exception_ptr> errors(bands.size());
-  cv::parallel_for_(cv::Range(0, n), [&](const cv::Range& range) {
-    for (int i = range.start; i < range.end; ++i) {
-      const JpegBand& band = bands[static_cast<std::size_t>(i)];
-      try {
-        const int rows = (band.rows + scale - 1) / scale;
-        clean[static_cast<std::size_t>(i)] = decode_yuv_into(band.jpeg, scaled_width, rows, band_view(band));
-      } catch (...) {
-        errors[static_cast<std::size_t>(i)] = std::current_exception();
-      }
-    }
-  }, n);
-  for (const std::exception_ptr& error : errors) {
-    if (error) std::rethrow_exception(error);
-  }
+  parallel_tasks(static_cast<int>(bands.size()), [&](int i) {
+    const JpegBand& band = bands[static_cast<std::size_t>(i)];
+    const int rows = (band.rows + scale - 1) / scale;
+    clean[static_cast<std::size_t>(i)] = decode_yuv_into(band.jpeg, scaled_width, rows, band_view(band));
+  });
   return std::find(clean.begin(), clean.end(), 0) == clean.end();
 }
 

@@ -74,11 +74,7 @@ bool CpuPool::try_submit(Job job) {
 bool CpuPool::next_task(std::unique_lock<std::mutex>& lock, std::function<void()>& helper,
                         Job& job) {
   wake_.wait(lock, [this] { return stopping_ || !helpers_.empty() || !jobs_.empty(); });
-  if (!helpers_.empty()) {
-    helper = std::move(helpers_.front());
-    helpers_.pop_front();
-    return true;
-  }
+  if ((helper = pop_helper())) return true;
   if (jobs_.empty()) return false;  // stopping and drained
   job = std::move(jobs_.front());
   jobs_.pop_front();
@@ -141,11 +137,11 @@ void CpuPool::parallel_for(int tasks, const std::function<void(int, int)>& body)
     body(0, tasks);
     return;
   }
+  // `done` and `error` are guarded by the pool's mutex_, so the waiting caller can
+  // sleep on loop_waiters_ and be woken both by its own last task and by new helpers.
   struct Shared {
     std::atomic<int> next{0};
     int total = 0;
-    std::mutex mutex;
-    std::condition_variable all_done;
     int done = 0;
     std::exception_ptr error;
   };
@@ -153,7 +149,7 @@ void CpuPool::parallel_for(int tasks, const std::function<void(int, int)>& body)
   shared->total = tasks;
   // Late helpers find next >= total and return without touching body, so body (the
   // caller's stack object) is only used while the caller is still waiting.
-  auto work = [shared, &body] {
+  auto work = [this, shared, &body] {
     for (int i; (i = shared->next.fetch_add(1)) < shared->total;) {
       std::exception_ptr error;
       try {
@@ -161,9 +157,9 @@ void CpuPool::parallel_for(int tasks, const std::function<void(int, int)>& body)
       } catch (...) {
         error = std::current_exception();
       }
-      std::lock_guard lock(shared->mutex);
+      std::lock_guard lock(mutex_);
       if (error && !shared->error) shared->error = error;
-      if (++shared->done == shared->total) shared->all_done.notify_all();
+      if (++shared->done == shared->total) loop_waiters_.notify_all();
     }
   };
   const int helpers = std::min<int>(tasks - 1, static_cast<int>(thread_count_) - 1);
@@ -172,10 +168,41 @@ void CpuPool::parallel_for(int tasks, const std::function<void(int, int)>& body)
     for (int i = 0; i < helpers; ++i) helpers_.emplace_back(work);
   }
   wake_.notify_all();
+  loop_waiters_.notify_all();
   work();
-  std::unique_lock lock(shared->mutex);
-  shared->all_done.wait(lock, [&] { return shared->done == shared->total; });
+  // The tasks left are running on other threads. Rather than sleep, serve queued
+  // helper chunks (of nested or other loops): a task running elsewhere may itself be
+  // waiting for one of them, and this thread would otherwise idle.
+  std::unique_lock lock(mutex_);
+  while (shared->done != shared->total) {
+    auto helper = pop_helper();
+    if (!helper) {
+      loop_waiters_.wait(lock);
+      continue;
+    }
+    lock.unlock();
+    helper();
+    lock.lock();
+  }
   if (shared->error) std::rethrow_exception(shared->error);
+}
+
+bool CpuPool::run_queued_helper() {
+  std::function<void()> helper;
+  {
+    std::lock_guard lock(mutex_);
+    helper = pop_helper();
+  }
+  if (!helper) return false;
+  helper();
+  return true;
+}
+
+std::function<void()> CpuPool::pop_helper() {
+  if (helpers_.empty()) return {};
+  std::function<void()> helper = std::move(helpers_.front());
+  helpers_.pop_front();
+  return helper;
 }
 
 void CpuPool::stop() {

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <memory>
 #include <ostream>
 #include <stdexcept>
 
@@ -17,13 +18,25 @@ std::optional<ImageId> parse_image_id(std::string_view text) {
   return ImageId(std::string(text));
 }
 
-ImageId compute_image_id(std::span<const std::uint8_t> bytes) {
-  static constexpr std::uint8_t kNoBytes = 0;  // EVP_Digest wants a pointer even for 0 bytes
+std::optional<ImageId> compute_image_id(std::span<const std::uint8_t> bytes,
+                                        const std::function<bool()>& between_chunks) {
+  // The digest is the same as one EVP_Digest call; the chunks are only for the caller.
+  static constexpr std::size_t kChunk = std::size_t{256} << 10;
+  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestInit_ex) failed");
+  }
+  for (std::size_t at = 0; at < bytes.size(); at += kChunk) {
+    if (at > 0 && between_chunks && !between_chunks()) return std::nullopt;
+    const std::size_t n = std::min(kChunk, bytes.size() - at);
+    if (EVP_DigestUpdate(ctx.get(), bytes.data() + at, n) != 1) {
+      throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestUpdate) failed");
+    }
+  }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  const void* data = bytes.empty() ? &kNoBytes : static_cast<const void*>(bytes.data());
-  if (EVP_Digest(data, bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1 || length != 32) {
-    throw std::runtime_error("SHA-256 (OpenSSL EVP_Digest) failed");
+  if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1 || length != 32) {
+    throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestFinal_ex) failed");
   }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex(ImageId::kLength, '0');
@@ -32,6 +45,10 @@ ImageId compute_image_id(std::span<const std::uint8_t> bytes) {
     hex[2 * i + 1] = kHex[digest[i] & 0x0f];
   }
   return ImageId(std::move(hex));
+}
+
+ImageId compute_image_id(std::span<const std::uint8_t> bytes) {
+  return *compute_image_id(bytes, nullptr);
 }
 
 std::ostream& operator<<(std::ostream& os, const ImageId& id) { return os << id.str(); }

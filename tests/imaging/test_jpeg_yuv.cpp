@@ -416,10 +416,10 @@ TEST_CASE("jpeg_yuv: a large JPEG with restart markers decodes in bands on the p
     CHECK(whole.used == Pipeline::yuv);
     CHECK(whole.decode_bands == 1);
     CHECK(banded.used == Pipeline::yuv);
-    CHECK(banded.decode_bands == 4);  // two per thread of the test pool
+    CHECK(banded.decode_bands == 16);  // kBandsPerThread (8) per thread of the test pool (2)
     CHECK(banded.transformed.bytes == whole.transformed.bytes);
   }
-  // Damage inside the second band: libjpeg warns there, so the BGR pipeline runs, as
+  // Damage inside a later band: libjpeg warns there, so the BGR pipeline runs, as
   // it would for the whole file.
   Bytes damaged = restarts;
   const std::size_t at = damaged.size() * 3 / 4;

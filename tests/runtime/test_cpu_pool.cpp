@@ -118,3 +118,77 @@ TEST_CASE("parallel_for covers every index once, from any thread") {
                     }),
                     "stripe 7");
 }
+
+// The outer caller finishes its own task first and then must not just sleep: the
+// outer task still running on a pool thread runs a nested loop whose helper chunk
+// nobody else can take (the other pool thread is held by a job).
+TEST_CASE("a parallel_for caller runs nested loops' helper chunks while it waits") {
+  Fixture f;
+  CpuPool pool({.threads = 2, .queue_length = 1}, f.metrics);
+  REQUIRE(pool.try_submit(f.blocking_job()));
+  REQUIRE(test::wait_until([&] { return f.counter("pixelmill_cpu_busy_threads") == 1; }));
+
+  // Usually the caller claims outer task 0; if the pool thread wins that race the
+  // roles swap, and the thread that finished first must still be the one helping.
+  std::thread::id outer_first_thread;
+  std::atomic<bool> outer_second_started{false};
+  std::atomic<bool> inner_second_started{false};
+  std::thread::id inner_second_thread;
+  bool inner_first_saw_second = false;
+  pool.parallel_for(2, [&](int outer, int) {
+    if (outer == 0) {
+      outer_first_thread = std::this_thread::get_id();
+      // Let the other thread claim outer task 1 before this one could.
+      REQUIRE(test::wait_until([&] { return outer_second_started.load(); }));
+      return;
+    }
+    outer_second_started = true;
+    pool.parallel_for(2, [&](int inner, int) {
+      if (inner == 1) {
+        inner_second_thread = std::this_thread::get_id();
+        inner_second_started = true;
+        return;
+      }
+      // Without the caller's help this waits out the limit and then runs task 1 itself.
+      inner_first_saw_second = test::wait_until([&] { return inner_second_started.load(); },
+                                                std::chrono::seconds(3));
+    });
+  });
+  f.release.set_value();
+  CHECK(inner_first_saw_second);
+  CHECK(inner_second_thread == outer_first_thread);
+}
+
+TEST_CASE("run_queued_helper runs a waiting loop's chunk on the calling thread, once") {
+  Fixture f;
+  CpuPool pool({.threads = 2, .queue_length = 1}, f.metrics);
+  // Both pool threads held: the loop's helper chunk stays queued.
+  REQUIRE(pool.try_submit(f.blocking_job()));
+  REQUIRE(pool.try_submit(f.blocking_job()));
+  REQUIRE(test::wait_until([&] { return f.counter("pixelmill_cpu_busy_threads") == 2; }));
+  CHECK_FALSE(pool.run_queued_helper());
+
+  std::atomic<bool> first_started{false}, second_done{false};
+  std::thread::id second_thread;
+  bool ran = false, ran_again = true;
+  std::thread other([&] {
+    REQUIRE(test::wait_until([&] { return first_started.load(); }));
+    ran = pool.run_queued_helper();
+    ran_again = pool.run_queued_helper();
+  });
+  pool.parallel_for(2, [&](int task, int) {
+    if (task == 1) {
+      second_thread = std::this_thread::get_id();
+      second_done = true;
+      return;
+    }
+    first_started = true;
+    CHECK(test::wait_until([&] { return second_done.load(); }));
+  });
+  const std::thread::id other_id = other.get_id();
+  other.join();
+  f.release.set_value();
+  CHECK(ran);
+  CHECK_FALSE(ran_again);
+  CHECK(second_thread == other_id);
+}

@@ -87,6 +87,19 @@ TEST_CASE("image id: SHA-256 of the content as lowercase hex") {
   CHECK(compute_image_id(bytes_of("abc")) != compute_image_id(bytes_of("abd")));
 }
 
+TEST_CASE("image id: hashed in chunks it is the same digest; the callback can stop it") {
+  std::vector<std::uint8_t> bytes(std::size_t{3} << 20 | 5);  // 12 whole 256 KiB chunks and a tail
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i % 251);
+  const char* expected = "b01669d77761c4dfdfc8fb927821087bcf5c9ef1f917c4f1f8504e529f19edab";  // Python hashlib
+  CHECK(compute_image_id(bytes).str() == expected);
+  int calls = 0;
+  CHECK(compute_image_id(bytes, [&] { return ++calls > 0; })->str() == expected);
+  CHECK(calls == 12);  // between the 13 chunks
+  calls = 0;
+  CHECK_FALSE(compute_image_id(bytes, [&] { return ++calls < 3; }).has_value());
+  CHECK(calls == 3);
+}
+
 TEST_CASE("parse_image_id accepts exactly 64 lowercase hex characters") {
   const std::string valid = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
   const auto parsed = parse_image_id(valid);

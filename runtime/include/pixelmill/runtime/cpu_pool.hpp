@@ -53,7 +53,14 @@ class CpuPool {
   // Runs body(i, i + 1) for every i in [0, tasks) on this thread and the pool's idle
   // threads; returns when all are done. Safe from a pool thread: the caller works
   // through the tasks itself, helpers only speed it up, so it can never deadlock.
+  // While its last tasks run elsewhere, the caller runs queued helper chunks (of
+  // nested loops too) instead of sleeping.
   void parallel_for(int tasks, const std::function<void(int, int)>& body);
+
+  // Runs one queued helper chunk of a parallel_for (any caller's) on this thread;
+  // false if none was queued. A long task beside other loops calls it at its own
+  // pauses to let those loops finish first.
+  bool run_queued_helper();
 
   // Stops taking jobs; queued ones get JobFate::shutdown; joins the threads.
   void stop();
@@ -70,12 +77,14 @@ class CpuPool {
   void worker(unsigned index);
   bool next_task(std::unique_lock<std::mutex>& lock, std::function<void()>& helper, Job& job);
   void run_job(Job& job);
+  std::function<void()> pop_helper();  // mutex_ held; empty if none is queued
 
   CpuPoolOptions options_;
   unsigned thread_count_;
   RuntimeMetrics& metrics_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;          // workers: a job, a helper or stop
+  std::condition_variable loop_waiters_;  // parallel_for callers: a helper or their loop done
   std::deque<Job> jobs_;
   std::deque<std::function<void()>> helpers_;  // parallel_for chunks, served first
   std::size_t running_ = 0;
