@@ -12,11 +12,10 @@
 //                 [--clients N] [--probe-period-ms N] [--binary PATH] [--photos DIR]
 //                 [--csv-dir DIR] [--own-session yes|no]
 //                 [--modes idle,inline,io_pool,cpu_pool] [--io-rt-priority N]
-// --io-rt-priority is a diagnostic: it puts the server's I/O threads in SCHED_RR at N
-// (root), to test whether a latency tail comes from the scheduler. Never with inline
-// or io_pool: an RT thread that computes takes a whole core from everyone.
+// --io-rt-priority N starts the server with runtime.io_rt_priority = N (I/O threads in
+// SCHED_RR; root), to test whether a latency tail comes from the scheduler. Never with
+// inline or io_pool: an RT thread that computes takes a whole core from everyone.
 #include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -122,20 +121,6 @@ SchedWaits sched_waits(pid_t pid) {
   return result;
 }
 
-// Diagnostic only (see --io-rt-priority): the server's I/O threads into SCHED_RR.
-void make_io_threads_realtime(pid_t pid, int priority) {
-  const auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
-  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-    std::ifstream comm_file(task.path() / "comm");
-    std::string comm;
-    if (!std::getline(comm_file, comm) || !comm.starts_with("pm-io-")) continue;
-    const sched_param param{.sched_priority = priority};
-    if (sched_setscheduler(static_cast<pid_t>(std::stol(task.path().filename())), SCHED_RR, &param) != 0) {
-      throw std::runtime_error("sched_setscheduler(SCHED_RR) failed for " + comm);
-    }
-  }
-}
-
 // The real binary on a free port. setsid: the server gets its own session, hence its
 // own scheduler autogroup, as a service started on its own would; else it shares one
 // CPU share with this client.
@@ -148,6 +133,9 @@ std::unique_ptr<bench::ServiceProcess> start_server(const Options& o, const std:
                                 "--offload", mode,
                                 "--data-dir", data_dir.string(),
                                 "--log-level", "info"};
+  if (o.io_rt_priority > 0) {
+    argv.insert(argv.end(), {"--io-rt-priority", std::to_string(o.io_rt_priority)});
+  }
   if (o.own_session) argv.insert(argv.begin(), "/usr/bin/setsid");
   return std::make_unique<bench::ServiceProcess>(std::move(argv), "listening", R"(\bport"?[=:]([0-9]+))");
 }
@@ -300,7 +288,6 @@ void measure_round(const Options& o, const std::vector<std::string>& photos, con
     const auto server_process = start_server(o, mode, data_dir);
     const auto& server = *server_process;
     const pid_t pid = server.pid();
-    if (o.io_rt_priority > 0) make_io_threads_realtime(pid, o.io_rt_priority);
     // Connection order is fixed (metrics, load clients, probe) so the server's round
     // robin puts them on the same I/O threads in every mode.
     test::HttpClient metrics(server.port());

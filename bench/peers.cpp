@@ -5,17 +5,24 @@
 //                floor, so foreign load on a shared machine falls on every row alike.
 //                A health probe (GET /healthz every 20 ms) runs through every window
 //                (isolation), and each service's peak RSS is read at the window's end.
+//   isolation-rt the W1 windows again with real-time scheduling (root): pixelmill's
+//                I/O threads in SCHED_RR (--io-rt-priority, runtime.io_rt_priority),
+//                sharp's event-loop thread likewise, the probe in SCHED_FIFO above
+//                both (--probe-rt-priority), so its numbers exclude the client's own
+//                scheduling; images/s shows what the priority costs the throughput.
 //   connections  10,000 idle keep-alive connections (each made one request): RSS per
 //                connection, healthz latency with and without them.
 //   big          one 24 MP JPEG (generated: a photo scaled to 6000x4000, q90 4:2:0,
 //                with and without restart markers) resized alone, --cpu-threads 1 vs 2.
 //   soak         both services under W1 at once for --soak-seconds, RSS every 10 s.
 // Prints Markdown (bench/peers.sh writes it into BENCHMARKS.md via bench/run).
-//   peers [--seconds S] [--rounds N] [--clients N] [--phases w1,connections,big,soak]
-//         [--soak-seconds S] [--connections N] [--binary PATH] [--node PATH]
-//         [--sharp-dir DIR] [--photos DIR]
+//   peers [--seconds S] [--rounds N] [--clients N]
+//         [--phases w1,isolation-rt,connections,big,soak] [--soak-seconds S]
+//         [--connections N] [--io-rt-priority N] [--probe-rt-priority N]
+//         [--binary PATH] [--node PATH] [--sharp-dir DIR] [--photos DIR]
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +42,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "metrics_text.hpp"
@@ -54,7 +62,7 @@ struct Options {
   Seconds window{30};
   unsigned rounds = 3;
   unsigned clients = 2 * std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::string> phases{"w1", "connections", "big", "soak"};
+  std::vector<std::string> phases{"w1", "isolation-rt", "connections", "big", "soak"};
   Seconds soak{300};
   int connections = 10000;
   std::string binary = PIXELMILL_BINARY;
@@ -62,6 +70,8 @@ struct Options {
   std::filesystem::path sharp_dir = std::string(PIXELMILL_SOURCE_DIR) + "/bench/peers/sharp";
   std::filesystem::path photos = std::string(PIXELMILL_SOURCE_DIR) + "/../shared/testdata/photos";
   std::chrono::milliseconds probe_period{20};
+  int io_rt_priority = 1;     // isolation-rt: the services' I/O threads
+  int probe_rt_priority = 2;  // isolation-rt: the probe, above them
 
   bool wants(const std::string& phase) const {
     return std::find(phases.begin(), phases.end(), phase) != phases.end();
@@ -77,6 +87,8 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--phases") o.phases = bench::split_list(value);
     else if (flag == "--soak-seconds") o.soak = Seconds(std::stod(value));
     else if (flag == "--connections") o.connections = std::stoi(value);
+    else if (flag == "--io-rt-priority") o.io_rt_priority = std::stoi(value);
+    else if (flag == "--probe-rt-priority") o.probe_rt_priority = std::stoi(value);
     else if (flag == "--binary") o.binary = value;
     else if (flag == "--node") o.node = value;
     else if (flag == "--sharp-dir") o.sharp_dir = value;
@@ -158,6 +170,7 @@ std::size_t run_floor(const std::vector<std::string>& photos, Clock::time_point 
 // ---------------------------------------------------------------- W1 + isolation
 
 struct W1Row {
+  explicit W1Row(std::string row_name) : name(std::move(row_name)) {}
   std::string name;
   std::size_t done = 0, failed = 0;
   Seconds measured{0}, cpu{0};
@@ -166,15 +179,29 @@ struct W1Row {
   double per_second() const { return static_cast<double>(done) / std::max(measured.count(), 1e-9); }
 };
 
-void w1_round(const Options& o, const std::vector<std::string>& photos, Peer peer, W1Row& row) {
-  const auto service = start(o, peer);
+// Real time for the isolation-rt phase: pixelmill through its own setting; sharp's
+// event loop is Node's main thread (the process id), its libvips threads stay normal.
+std::unique_ptr<bench::ServiceProcess> start_realtime(const Options& o, Peer peer) {
+  if (peer == Peer::pixelmill) return start(o, peer, {"--io-rt-priority", std::to_string(o.io_rt_priority)});
+  auto service = start(o, peer);
+  const sched_param param{.sched_priority = o.io_rt_priority};
+  if (sched_setscheduler(service->pid(), SCHED_RR | SCHED_RESET_ON_FORK, &param) != 0) {
+    throw std::runtime_error("sharp: SCHED_RR refused for its event loop (run as root)");
+  }
+  return service;
+}
+
+void w1_round(const Options& o, const std::vector<std::string>& photos, Peer peer, W1Row& row,
+              bool realtime = false) {
+  const auto service = realtime ? start_realtime(o, peer) : start(o, peer);
+  const int probe_priority = realtime ? o.probe_rt_priority : 0;
   bench::ResizeLoad load(service->port(), photos, o.clients);
   load.warm_up();
   const auto cpu_before = bench::process_cpu_time(service->pid());
   const auto begin = Clock::now() + std::chrono::milliseconds(50);
   const auto end = begin + std::chrono::duration_cast<Clock::duration>(o.window / o.rounds);
   auto probing = std::async(std::launch::async, [&] {
-    return bench::probe_healthz(service->port(), begin, end, o.probe_period);
+    return bench::probe_healthz(service->port(), begin, end, o.probe_period, probe_priority);
   });
   std::this_thread::sleep_until(begin);
   auto result = load.run(end);
@@ -191,6 +218,18 @@ void floor_round(const Options& o, const std::vector<std::string>& photos, W1Row
   const auto end = begin + std::chrono::duration_cast<Clock::duration>(o.window / o.rounds);
   row.done += run_floor(photos, end);
   row.measured += Clock::now() - begin;
+}
+
+void print_healthz(const W1Row& pm, const W1Row& sharp, bool with_throughput) {
+  std::printf("| service | probes | healthz p50 ms | p99 ms | max ms |%s\n|---|---|---|---|---|%s\n",
+              with_throughput ? " images/s |" : "", with_throughput ? "---|" : "");
+  for (const auto* r : {&pm, &sharp}) {
+    std::printf("| %s | %zu | %.2f | %.2f | %.2f |", r->name.c_str(), r->healthz_ms.size(),
+                bench::percentile(r->healthz_ms, 0.5), bench::percentile(r->healthz_ms, 0.99),
+                bench::percentile(r->healthz_ms, 1.0));
+    if (with_throughput) std::printf(" %.2f |", r->per_second());
+    std::printf("\n");
+  }
 }
 
 void print_w1(const Options& o, const W1Row& pm, const W1Row& sharp, const W1Row& floor) {
@@ -210,14 +249,9 @@ void print_w1(const Options& o, const W1Row& pm, const W1Row& sharp, const W1Row
               o.clients, o.window.count(), o.rounds, pm.per_second() / std::max(sharp.per_second(), 1e-9),
               100 * pm.per_second() / std::max(floor.per_second(), 1e-9),
               pm.peak_rss_mib / std::max(sharp.peak_rss_mib, 1e-9));
-  std::printf("\nIsolation: GET /healthz every %lld ms on its own connection through the same windows.\n\n"
-              "| service | probes | healthz p50 ms | p99 ms | max ms |\n|---|---|---|---|---|\n",
+  std::printf("\nIsolation: GET /healthz every %lld ms on its own connection through the same windows.\n\n",
               static_cast<long long>(o.probe_period.count()));
-  for (const auto* r : {&pm, &sharp}) {
-    std::printf("| %s | %zu | %.2f | %.2f | %.2f |\n", r->name.c_str(), r->healthz_ms.size(),
-                bench::percentile(r->healthz_ms, 0.5), bench::percentile(r->healthz_ms, 0.99),
-                bench::percentile(r->healthz_ms, 1.0));
-  }
+  print_healthz(pm, sharp, false);
   std::printf("\nTarget: pixelmill's healthz p99 ≤ 2 ms and below sharp's.\n");
 }
 
@@ -229,6 +263,20 @@ void run_w1(const Options& o, const std::vector<std::string>& photos) {
     floor_round(o, photos, floor);
   }
   print_w1(o, pm, sharp, floor);
+}
+
+void run_isolation_rt(const Options& o, const std::vector<std::string>& photos) {
+  W1Row pm{"pixelmill"}, sharp{"sharp"};
+  for (unsigned round = 0; round < o.rounds; ++round) {
+    w1_round(o, photos, Peer::pixelmill, pm, true);
+    w1_round(o, photos, Peer::sharp, sharp, true);
+  }
+  std::printf("The W1 windows again, %u clients, %.0f s per row as %u interleaved rounds, with real-time "
+              "scheduling: pixelmill's I/O threads (`--io-rt-priority %d`) and sharp's event-loop thread in "
+              "SCHED_RR %d, the probe in SCHED_FIFO %d, so a probe's wake-up does not queue behind the load "
+              "clients either.\n\n",
+              o.clients, o.window.count(), o.rounds, o.io_rt_priority, o.io_rt_priority, o.probe_rt_priority);
+  print_healthz(pm, sharp, true);
 }
 
 // ---------------------------------------------------------------- connections
@@ -452,6 +500,7 @@ int main(int argc, char** argv) {
     };
     const std::vector<Phase> phases{
         {"w1", "W1 throughput, isolation and memory", [&] { run_w1(o, photos); }},
+        {"isolation-rt", "Isolation with real-time I/O threads", [&] { run_isolation_rt(o, photos); }},
         {"connections", "Idle connections", [&] { run_connections(o); }},
         {"big", "One big image, 1 vs 2 CPU threads", [&] { run_big(o, photos); }},
         {"soak", "Memory over a long run", [&] { run_soak(o, photos); }},

@@ -1,8 +1,11 @@
 #include "pixelmill/runtime/io_pool.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <string>
 
@@ -11,9 +14,22 @@
 namespace pixelmill::runtime {
 namespace {
 thread_local int current_index = -1;
-}
 
-IoPool::IoPool(unsigned threads) {
+// The calling thread into SCHED_RR. SCHED_RESET_ON_FORK: a thread it might start
+// (a library's helper) begins at normal priority instead of inheriting the class.
+bool make_realtime(int priority, const std::string& thread_name) {
+  const sched_param param{.sched_priority = priority};
+  if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &param) == 0) return true;
+  log_event(spdlog::level::warn, "io thread: real-time priority refused, running at normal priority",
+            {{"thread", thread_name},
+             {"priority", std::to_string(priority)},
+             {"error", std::strerror(errno)},
+             {"hint", "needs CAP_SYS_NICE (docker run --cap-add SYS_NICE) or ulimit -r"}});
+  return false;
+}
+}  // namespace
+
+IoPool::IoPool(unsigned threads, int rt_priority) : rt_priority_(rt_priority) {
   const unsigned count = std::max(1u, threads);
   for (unsigned i = 0; i < count; ++i) {
     // Concurrency hint 1: each context is run by exactly one thread, so Asio can
@@ -37,6 +53,7 @@ void IoPool::start() {
       current_index = static_cast<int>(i);
       const std::string name = "pm-io-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
+      if (rt_priority_ > 0 && make_realtime(rt_priority_, name)) ++realtime_threads_;
       for (;;) {
         try {
           contexts_[i]->run();

@@ -63,7 +63,7 @@ struct Service::Parts {
         runtime_metrics(registry),
         cpu({s.runtime.cpu_threads, s.runtime.cpu_queue_length}, runtime_metrics),
         opencv(cpu),
-        io(std::make_unique<runtime::IoPool>(s.runtime.io_threads)),
+        io(std::make_unique<runtime::IoPool>(s.runtime.io_threads, static_cast<int>(s.runtime.io_rt_priority))),
         offloader(cpu, *io, runtime_metrics, s.runtime.offload, s.runtime.job_deadline),
         monitor(std::make_unique<runtime::StarvationMonitor>(
             *io, runtime_metrics,

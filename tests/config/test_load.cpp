@@ -87,6 +87,7 @@ void check_same(const cfg::Settings& a, const cfg::Settings& b) {
   CHECK(a.server.drain_timeout == b.server.drain_timeout);
   CHECK(a.server.playground == b.server.playground);
   CHECK(a.runtime.io_threads == b.runtime.io_threads);
+  CHECK(a.runtime.io_rt_priority == b.runtime.io_rt_priority);
   CHECK(a.runtime.cpu_threads == b.runtime.cpu_threads);
   CHECK(a.runtime.cpu_queue_length == b.runtime.cpu_queue_length);
   CHECK(a.runtime.offload == b.runtime.offload);
@@ -125,6 +126,7 @@ const std::vector<KeyValue> non_defaults = {
     {"server", "drain_timeout", "1ms", false},
     {"server", "playground", "false", true},  // bare in TOML: a boolean
     {"runtime", "io_threads", "64", true},
+    {"runtime", "io_rt_priority", "99", true},
     {"runtime", "cpu_threads", "256", true},
     {"runtime", "cpu_queue_length", "100000", true},
     {"runtime", "offload", "inline", false},
@@ -158,6 +160,7 @@ cfg::Settings expected_non_defaults() {
   s.server.drain_timeout = 1ms;
   s.server.playground = false;
   s.runtime.io_threads = 64;
+  s.runtime.io_rt_priority = 99;
   s.runtime.cpu_threads = 256;
   s.runtime.cpu_queue_length = 100000;
   s.runtime.offload = cfg::OffloadMode::inline_;
@@ -295,7 +298,7 @@ TEST_CASE("every key can be set from each source") {
 
 TEST_CASE("dedicated flags, as --flag VALUE and --flag=VALUE") {
   const std::vector<std::string> args = {
-      "--listen", "[::1]:9090", "--io-threads=64", "--cpu-threads", "256", "--cpu-queue-length=100000",
+      "--listen", "[::1]:9090", "--io-threads=64", "--io-rt-priority", "99", "--cpu-threads", "256", "--cpu-queue-length=100000",
       "--offload", "inline", "--data-dir=/var/lib/pixelmill", "--log-level", "critical",
       "--log-format=json", "--max-connections", "77", "--drain-timeout=1ms", "--stall-threshold", "60s"};
   const auto s = load(args).settings;
@@ -303,6 +306,7 @@ TEST_CASE("dedicated flags, as --flag VALUE and --flag=VALUE") {
   CHECK(s.server.address == e.server.address);
   CHECK(s.server.port == e.server.port);
   CHECK(s.runtime.io_threads == e.runtime.io_threads);
+  CHECK(s.runtime.io_rt_priority == e.runtime.io_rt_priority);
   CHECK(s.runtime.cpu_threads == e.runtime.cpu_threads);
   CHECK(s.runtime.cpu_queue_length == e.runtime.cpu_queue_length);
   CHECK(s.runtime.offload == e.runtime.offload);
@@ -394,6 +398,8 @@ TEST_CASE("invalid values name the key, the value and what is allowed") {
     CHECK_CONTAINS(message, "--io-threads (runtime.io_threads): \"65\" is out of range");
     CHECK_CONTAINS(message, "(allowed: integer 0..64, 0 = auto)");
     CHECK_CONTAINS(error_of({"--max-connections", "0"}), "server.max_connections): \"0\" is out of range");
+    CHECK(error_of({"--io-rt-priority", "100"}) ==
+          "--io-rt-priority (runtime.io_rt_priority): \"100\" is out of range (allowed: integer 0..99, 0 = off)");
     CHECK_CONTAINS(error_of({"--set", "storage.cache_max_bytes=1099511627777"}),
                    "--set storage.cache_max_bytes: \"1099511627777\" is out of range");
     CHECK(load({"--set", "storage.cache_max_bytes=0"}).settings.storage.cache_max_bytes == 0);  // 0 = disabled
@@ -506,7 +512,7 @@ TEST_CASE("config/pixelmill.toml documents every key with its default") {
     CHECK_MESSAGE((key_at != std::string::npos && key_at < next_section), (section + "." + key));
     ++keys;
   }
-  CHECK(keys == 27);
+  CHECK(keys == 28);
 }
 
 TEST_CASE("resolve_auto fills the 0 = auto values from the core count") {

@@ -38,6 +38,7 @@ struct ServerSettings {
 
 struct RuntimeSettings {
   unsigned io_threads = 0;   // 0 = auto: 1 on <= 2 cores, else 2
+  unsigned io_rt_priority = 0;  // 1..99: I/O threads in SCHED_RR at it; 0 = normal
   unsigned cpu_threads = 0;  // 0 = auto: every core
   std::size_t cpu_queue_length = 0;  // 0 = auto: 4 jobs per CPU thread
   OffloadMode offload = OffloadMode::cpu_pool;

@@ -17,7 +17,11 @@ namespace pixelmill::runtime {
 
 class IoPool {
  public:
-  explicit IoPool(unsigned threads);
+  // rt_priority > 0 asks for SCHED_RR at that priority on every I/O thread, so a
+  // wake-up (a request, a heartbeat) preempts the CPU threads and other processes
+  // at once instead of waiting in the run queue. Needs CAP_SYS_NICE or RLIMIT_RTPRIO;
+  // refused, the thread logs a warning and runs at normal priority.
+  explicit IoPool(unsigned threads, int rt_priority = 0);
   ~IoPool();
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
@@ -30,6 +34,9 @@ class IoPool {
   void start();  // spawns the threads; each runs its context until stop()
   void stop();   // stops every context and joins the threads
 
+  // I/O threads running in SCHED_RR so far (0 unless rt_priority > 0 was granted).
+  unsigned realtime_threads() const { return realtime_threads_.load(); }
+
   // Index of the calling I/O thread, -1 on any other thread.
   static int current_thread_index();
 
@@ -39,6 +46,8 @@ class IoPool {
   std::vector<std::optional<WorkGuard>> guards_;
   std::vector<std::thread> threads_;
   std::atomic<unsigned> next_{0};
+  int rt_priority_;
+  std::atomic<unsigned> realtime_threads_{0};
 };
 
 }  // namespace pixelmill::runtime
