@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <latch>
+#include <memory>
 #include <string>
 
 #include "pixelmill/runtime/log.hpp"
@@ -48,12 +50,17 @@ boost::asio::io_context& IoPool::next_context() {
 }
 
 void IoPool::start() {
+  // Returns once every thread is named and has its priority (or logged the refusal),
+  // so what the service logs next, and what a caller checks, is settled. Shared: a
+  // thread may still be inside count_down() when start() has already returned.
+  const auto ready = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(contexts_.size()));
   for (unsigned i = 0; i < contexts_.size(); ++i) {
-    threads_.emplace_back([this, i] {
+    threads_.emplace_back([this, i, ready] {
       current_index = static_cast<int>(i);
       const std::string name = "pm-io-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
       if (rt_priority_ > 0 && make_realtime(rt_priority_, name)) ++realtime_threads_;
+      ready->count_down();
       for (;;) {
         try {
           contexts_[i]->run();
@@ -66,6 +73,7 @@ void IoPool::start() {
       }
     });
   }
+  ready->wait();
 }
 
 void IoPool::stop() {

@@ -31,10 +31,12 @@ class IoPool {
   // Round-robin: where the next connection (or io_pool-mode job) goes.
   boost::asio::io_context& next_context();
 
-  void start();  // spawns the threads; each runs its context until stop()
+  // Spawns the threads, each running its context until stop(); returns once all of
+  // them are named and have their scheduling priority.
+  void start();
   void stop();   // stops every context and joins the threads
 
-  // I/O threads running in SCHED_RR so far (0 unless rt_priority > 0 was granted).
+  // I/O threads running in SCHED_RR (0 unless rt_priority > 0 was granted).
   unsigned realtime_threads() const { return realtime_threads_.load(); }
 
   // Index of the calling I/O thread, -1 on any other thread.
