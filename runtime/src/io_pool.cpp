@@ -26,7 +26,9 @@ bool make_realtime(int priority, const std::string& thread_name) {
             {{"thread", thread_name},
              {"priority", std::to_string(priority)},
              {"error", std::strerror(errno)},
-             {"hint", "needs CAP_SYS_NICE (docker run --cap-add SYS_NICE) or ulimit -r"}});
+             {"hint", "needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority "
+                      "(ulimit -r; docker run --ulimit rtprio=N), and a host that allows "
+                      "real-time tasks in the service's cgroup"}});
   return false;
 }
 }  // namespace

@@ -51,13 +51,19 @@ struct ServerFixture {
   HttpClient client() { return HttpClient(service.port()); }
 
   // Starts `count` GET /test/wait requests, each on its own connection, and waits
-  // until `queued` of them sit in the CPU queue. They finish after open_gate().
+  // until `queued` of them sit in the CPU queue and the rest run. They finish after
+  // open_gate(). Both counts: the queue depth alone can match while the first job
+  // waits for its thread to wake, before the other requests have even arrived.
   std::vector<std::future<StringResponse>> occupy_cpu(int count, double queued) {
     std::vector<std::future<StringResponse>> requests;
     for (int i = 0; i < count; ++i) {
       requests.push_back(std::async(std::launch::async, [this] { return client().get("/test/wait"); }));
     }
-    wait_until([&] { return metric("pixelmill_cpu_queue_depth") == queued; });
+    wait_until([&] {
+      const std::string text = metrics();
+      return value(text, "pixelmill_cpu_queue_depth") == queued &&
+             value(text, "pixelmill_cpu_busy_threads") == count - queued;
+    });
     return requests;
   }
   std::string metrics() { return client().get("/metrics").body(); }
