@@ -25,6 +25,7 @@ struct Component {
   int id = 0;
   int h = 0;
   int v = 0;
+  int tq = 0;
 };
 
 // Entropy-coded data from `layout.scan_start`: records every RSTn, checks their
@@ -94,7 +95,7 @@ bool fits(Bytes jpeg, const RestartLayout& l) {
 
 }  // namespace
 
-std::optional<RestartLayout> restart_layout(Bytes jpeg) {
+std::optional<RestartLayout> scan_layout(Bytes jpeg) {
   if (jpeg.size() < 4 || jpeg[0] != 0xFF || jpeg[1] != kSoi) return std::nullopt;
   RestartLayout layout;
   layout.header_segments.push_back({0, 2});
@@ -107,10 +108,13 @@ std::optional<RestartLayout> restart_layout(Bytes jpeg) {
     // (next_marker), skip anything else between segments with no more than a warning;
     // bands do not copy those bytes. (Pillow's jpeg_ff00_header.jpg has FF 00 00 02.)
     for (;;) {
+      const std::size_t from = p;
       while (p < jpeg.size() && jpeg[p] != 0xFF) ++p;
+      if (p != from) layout.header_warning = true;
       while (p < jpeg.size() && jpeg[p] == 0xFF) ++p;
       if (p >= jpeg.size()) return std::nullopt;
       if (jpeg[p] != 0x00) break;
+      layout.header_warning = true;
       ++p;  // FF 00 is no marker here
     }
     const std::size_t marker = p - 1;
@@ -137,7 +141,7 @@ std::optional<RestartLayout> restart_layout(Bytes jpeg) {
       if (body.size() != 6 + 3 * static_cast<std::size_t>(component_count)) return std::nullopt;
       for (int c = 0; c < component_count; ++c) {
         const std::size_t at = 6 + 3 * static_cast<std::size_t>(c);
-        components[c] = {body[at], body[at + 1] >> 4, body[at + 1] & 0x0F};
+        components[c] = {body[at], body[at + 1] >> 4, body[at + 1] & 0x0F, body[at + 2]};
         if (components[c].h < 1 || components[c].h > 4 || components[c].v < 1 || components[c].v > 4)
           return std::nullopt;
       }
@@ -145,6 +149,7 @@ std::optional<RestartLayout> restart_layout(Bytes jpeg) {
       for (int c = 0; c < component_count; ++c) {
         layout.h_sampling[static_cast<std::size_t>(c)] = components[c].h;
         layout.v_sampling[static_cast<std::size_t>(c)] = components[c].v;
+        layout.quant_table[static_cast<std::size_t>(c)] = components[c].tq;
       }
       layout.sof_offset = marker;
       layout.header_segments.push_back(segment);
@@ -158,6 +163,9 @@ std::optional<RestartLayout> restart_layout(Bytes jpeg) {
       // These two decide the colour transform; everything else in APPn is metadata.
       if (starts_with(body, "JFIF\0", 5) || starts_with(body, "Adobe", 5))
         layout.header_segments.push_back(segment);
+      // libjpeg warns about a JFIF major version other than 1 or 2.
+      if (starts_with(body, "JFIF\0", 5) && body.size() >= 6 && body[5] != 1 && body[5] != 2)
+        layout.header_warning = true;
     } else if ((code > kApp0 && code < kApp14) || code == 0xEF || code == kCom) {
       // metadata and comments: not copied into bands
     } else if (code == kSos) {
@@ -174,6 +182,10 @@ std::optional<RestartLayout> restart_layout(Bytes jpeg) {
           if (components[c].id == id && !seen[c]) match = c;
         if (match < 0) return std::nullopt;
         seen[match] = true;
+        const std::uint8_t tables = body[2 + 2 * static_cast<std::size_t>(s)];
+        layout.scan_order[static_cast<std::size_t>(s)] = match;
+        layout.dc_table[static_cast<std::size_t>(s)] = tables >> 4;
+        layout.ac_table[static_cast<std::size_t>(s)] = tables & 0x0F;
       }
       const std::size_t tail = 1 + 2 * static_cast<std::size_t>(scan_components);
       // Spectral selection 0..63, no successive approximation: a sequential scan.
@@ -187,8 +199,6 @@ std::optional<RestartLayout> restart_layout(Bytes jpeg) {
       return std::nullopt;
     }
   }
-  if (layout.restart_interval == 0) return std::nullopt;
-
   if (component_count == 1) {
     // A single-component scan is non-interleaved: its MCU is one 8x8 block.
     layout.mcu_width = layout.mcu_height = 8;
@@ -206,9 +216,15 @@ std::optional<RestartLayout> restart_layout(Bytes jpeg) {
   layout.mcus_per_row = (layout.width + layout.mcu_width - 1) / layout.mcu_width;
   layout.mcu_rows = (layout.height + layout.mcu_height - 1) / layout.mcu_height;
   const int ri = layout.restart_interval, per_row = layout.mcus_per_row;
-  if (ri <= per_row ? per_row % ri != 0 : ri % per_row != 0) return std::nullopt;
+  if (ri > 0 && (ri <= per_row ? per_row % ri != 0 : ri % per_row != 0)) return std::nullopt;
 
-  if (!walk_scan(jpeg, layout, interval_count(layout) - 1)) return std::nullopt;
+  if (!walk_scan(jpeg, layout, ri > 0 ? interval_count(layout) - 1 : 0)) return std::nullopt;
+  return layout;
+}
+
+std::optional<RestartLayout> restart_layout(Bytes jpeg) {
+  std::optional<RestartLayout> layout = scan_layout(jpeg);
+  if (layout && layout->restart_interval == 0) return std::nullopt;
   return layout;
 }
 

@@ -51,6 +51,15 @@ struct RestartLayout {
   int components = 0;  // 1 to 4
   std::array<int, 4> h_sampling{};  // per component, from SOF
   std::array<int, 4> v_sampling{};
+  std::array<int, 4> quant_table{};  // per component, from SOF
+  // The scan's components in scan order (as frame indexes) and their DC and AC
+  // Huffman tables, from SOS.
+  std::array<int, 4> scan_order{};
+  std::array<int, 4> dc_table{};
+  std::array<int, 4> ac_table{};
+  // libjpeg would warn while reading this header: bytes skipped between segments, or
+  // a JFIF major version other than 1 or 2.
+  bool header_warning = false;
   std::size_t sof_offset = 0;  // the SOF marker's 0xFF; the height is at +5
   std::size_t scan_start = 0;  // first byte of entropy-coded data (= end of the header)
   std::size_t eoi_offset = 0;  // the EOI marker's 0xFF
@@ -72,6 +81,10 @@ struct RestartLayout {
 // bounds-checked; allocation is bounded by the input size. Never throws except
 // std::bad_alloc.
 [[nodiscard]] std::optional<RestartLayout> restart_layout(std::span<const std::uint8_t> jpeg);
+
+// The same checks and layout for a file with or without a DRI (restart_interval 0 and
+// no restarts when it has none): what jpeg_split_decode.hpp decodes.
+[[nodiscard]] std::optional<RestartLayout> scan_layout(std::span<const std::uint8_t> jpeg);
 
 struct JpegBand {
   int first_row = 0;  // the band's first image row (full-resolution pixels)

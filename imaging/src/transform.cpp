@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "jpeg_restart.hpp"
+#include "jpeg_split_decode.hpp"
 #include "jpeg_yuv.hpp"
 #include "parallel_tasks.hpp"
 #include "tiff_orientation.hpp"
@@ -621,21 +622,36 @@ constexpr std::int64_t kBandDecodeMinPixels = 2'000'000;
 // (each band costs a decoder set-up, about 0.05 ms).
 constexpr int kBandsPerThread = 8;
 
-// Decodes into `planes` (dw x dh, the source at 1/scale). A large JPEG with restart
-// markers at MCU-row starts is cut there and its bands decoded on all CPU threads at
-// once: libjpeg's Huffman decode is serial within a stream, and for shrink-on-load it
-// is most of the work. Any other JPEG decodes in one piece on this thread.
-// `bands` is set to the number of pieces decoded.
+// The smallest shrink-on-load divisor the split Huffman decoder is used at. At 1/2 its
+// scalar 4x4 inverse DCT (libjpeg's is SIMD) costs more than the second thread gains
+// on two cores, and the kept coefficients of a 24 MP image pass malloc's 32 MiB mmap
+// threshold (BENCHMARKS.md, the big image).
+constexpr int kSplitDecodeMinScale = 4;
+
+// Decodes into `planes` (dw x dh, the source at 1/scale). A large JPEG is decoded on
+// all CPU threads at once, since libjpeg's Huffman decode is serial within a stream
+// and for shrink-on-load it is most of the work: cut at its restart markers when they
+// fall at MCU-row starts (jpeg_restart.hpp), else by the speculative split decoder
+// (jpeg_split_decode.hpp) at 1/4 and 1/8. Any other JPEG decodes in one piece on this
+// thread. `bands` is set to the number of pieces decoded.
 bool decode_planes(std::span<const std::uint8_t> bytes, const JpegYuvHeader& header, int scale, int dw, int dh,
                    YuvPlanes& planes, int& bands) {
   const int threads = cv::getNumThreads();
   bands = 1;
   if (threads > 1 && std::int64_t{header.width} * header.height >= kBandDecodeMinPixels) {
-    if (const std::optional<RestartLayout> layout = restart_layout(bytes)) {
-      const std::vector<JpegBand> split = split_at_restarts(bytes, *layout, kBandsPerThread * threads);
-      if (split.size() > 1) {
-        bands = static_cast<int>(split.size());
-        return decode_bands_into(split, scale, dw, header.subsampling, planes.view());
+    if (const std::optional<RestartLayout> layout = scan_layout(bytes)) {
+      if (layout->restart_interval > 0) {
+        const std::vector<JpegBand> split = split_at_restarts(bytes, *layout, kBandsPerThread * threads);
+        if (split.size() > 1) {
+          bands = static_cast<int>(split.size());
+          return decode_bands_into(split, scale, dw, header.subsampling, planes.view());
+        }
+      } else if (scale >= kSplitDecodeMinScale) {
+        SplitDecodeStats stats;
+        if (decode_split_into(bytes, *layout, scale, dw, dh, header.subsampling, {threads}, planes.view(), &stats)) {
+          bands = stats.segments;
+          return true;
+        }
       }
     }
   }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "imaging_testdata.hpp"
+#include "jpeg_samples.hpp"
 #include "jpeg_restart.hpp"
 #include "jpeg_yuv.hpp"
 
@@ -28,82 +29,14 @@ using pixelmill::imaging::JpegBand;
 using pixelmill::imaging::restart_layout;
 using pixelmill::imaging::RestartLayout;
 using pixelmill::imaging::split_at_restarts;
+using pixelmill::test::cv_encode;
 using pixelmill::test::decode;
+using pixelmill::test::lib_encode;
+using pixelmill::test::picture;
 using pixelmill::test::load;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
-
-// A gradient with noise: every block has detail, chroma varies from row to row (so
-// upsampling across band edges shows), and it still compresses like a photo.
-cv::Mat picture(int width, int height, int channels = 3) {
-  cv::Mat noise(height, width, CV_8UC(channels));
-  cv::RNG rng(static_cast<std::uint64_t>(width) * 7919 + static_cast<std::uint64_t>(height));
-  rng.fill(noise, cv::RNG::UNIFORM, 0, 60);
-  cv::Mat image(height, width, CV_8UC(channels));
-  for (int y = 0; y < height; ++y)
-    for (int x = 0; x < width; ++x)
-      for (int c = 0; c < channels; ++c)
-        image.ptr<std::uint8_t>(y)[x * channels + c] = static_cast<std::uint8_t>(
-            (x * 180 / width + y * 60 / height + c * 50) % 196 + noise.ptr<std::uint8_t>(y)[x * channels + c]);
-  return image;
-}
-
-Bytes cv_encode(const cv::Mat& image, int restart_mcus, bool progressive = false) {
-  Bytes out;
-  REQUIRE(cv::imencode(".jpg", image, out,
-                       {cv::IMWRITE_JPEG_QUALITY, 90, cv::IMWRITE_JPEG_RST_INTERVAL, restart_mcus,
-                        cv::IMWRITE_JPEG_PROGRESSIVE, progressive ? 1 : 0}));
-  return out;
-}
-
-struct Encoding {
-  int h = 2, v = 2;  // luma sampling factors; chroma 1x1
-  int restart = 0;   // MCUs
-  bool progressive = false;
-  bool arithmetic = false;
-  bool scan_per_component = false;  // sequential, but three scans
-};
-
-// libjpeg's default error handler exits the process: fine for known-good inputs.
-Bytes lib_encode(const cv::Mat& bgr, const Encoding& e) {
-  jpeg_compress_struct c{};
-  jpeg_error_mgr err{};
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  unsigned char* buffer = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&c, &buffer, &size);
-  c.image_width = static_cast<JDIMENSION>(bgr.cols);
-  c.image_height = static_cast<JDIMENSION>(bgr.rows);
-  c.input_components = bgr.channels();
-  c.in_color_space = bgr.channels() == 1 ? JCS_GRAYSCALE : JCS_EXT_BGR;
-  jpeg_set_defaults(&c);
-  jpeg_set_quality(&c, 90, TRUE);
-  if (bgr.channels() == 3) {
-    c.comp_info[0].h_samp_factor = e.h;
-    c.comp_info[0].v_samp_factor = e.v;
-  }
-  c.restart_interval = static_cast<unsigned>(e.restart);
-  if (e.progressive) jpeg_simple_progression(&c);
-  c.arith_code = e.arithmetic ? TRUE : FALSE;
-  static const jpeg_scan_info three_scans[3] = {
-      {1, {0}, 0, 63, 0, 0}, {1, {1}, 0, 63, 0, 0}, {1, {2}, 0, 63, 0, 0}};
-  if (e.scan_per_component) {
-    c.scan_info = three_scans;
-    c.num_scans = 3;
-  }
-  jpeg_start_compress(&c, TRUE);
-  while (c.next_scanline < c.image_height) {
-    JSAMPROW row = const_cast<JSAMPROW>(bgr.ptr<std::uint8_t>(static_cast<int>(c.next_scanline)));
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  Bytes out(buffer, buffer + size);
-  std::free(buffer);
-  jpeg_destroy_compress(&c);
-  return out;
-}
 
 // Marker codes of the segments up to SOS, "D8 E0 ... DA".
 std::string header_markers(const Bytes& jpeg) {

@@ -1,0 +1,456 @@
+// Speculative, self-synchronising parallel Huffman decoding of one baseline JPEG.
+// See jpeg_split_decode.hpp.
+#include "jpeg_split_decode.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "jpeg_huffman.hpp"
+#include "jpeg_reduced_idct.hpp"
+#include "parallel_tasks.hpp"
+
+namespace pixelmill::imaging {
+namespace {
+
+using Bytes = std::span<const std::uint8_t>;
+
+constexpr int kComponents = 3;  // Y, Cb, Cr: the planes this decoder writes
+constexpr int kMaxBlocksPerMcu = 10;
+
+// Zero bytes behind the data: one block reads at most 64 codes of up to 31 bits past
+// its start, and the bit reader loads 8 bytes at a time.
+constexpr std::size_t kPadBytes = 512;
+// The records the speculative segments keep, at most (the bound, not the usual use:
+// about half of it for two segments).
+constexpr std::int64_t kMaxKeptBytes = 96ll * 1024 * 1024;
+
+// ---------------------------------------------------------------- geometry
+
+// One block of the MCU: its frame component and place within the component's MCU.
+struct Phase {
+  int component = 0;
+  int dx = 0, dy = 0;
+  const HuffmanTable* dc = nullptr;
+  const HuffmanTable* ac = nullptr;
+};
+
+struct Geometry {
+  int out = 0;  // samples per block side: 8 / scale
+  int mcus_per_row = 0, mcu_rows = 0;
+  int blocks_per_mcu = 0;
+  std::int64_t total_blocks = 0;
+  std::array<Phase, kMaxBlocksPerMcu> phases{};
+  std::array<int, kComponents> h{}, v{};
+  std::array<Dequant, kComponents> dequant{};
+  std::array<PlaneView, kComponents> planes{};
+  std::array<cv::Size, kComponents> covered{};  // of each plane, by the component's blocks
+};
+
+int ceil_div(std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+// False when the file or the planes are outside what this decoder reproduces exactly.
+bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int scaled_width, int scaled_height,
+                   int subsampling, const YuvPlanesView& dst, Geometry& g) {
+  if (l.components != kComponents || l.restart_interval != 0 || l.header_warning) return false;
+  if (scale != 2 && scale != 4 && scale != 8) return false;
+  if (scaled_width != ceil_div(l.width, scale) || scaled_height != ceil_div(l.height, scale)) return false;
+  g.out = 8 / scale;
+
+  const int h_max = *std::max_element(l.h_sampling.begin(), l.h_sampling.begin() + kComponents);
+  const int v_max = *std::max_element(l.v_sampling.begin(), l.v_sampling.begin() + kComponents);
+  g.mcus_per_row = l.mcus_per_row;
+  g.mcu_rows = l.mcu_rows;
+  const PlaneView* views[kComponents] = {&dst.y, &dst.cb, &dst.cr};
+  for (int c = 0; c < kComponents; ++c) {
+    const auto ci = static_cast<std::size_t>(c);
+    g.h[ci] = l.h_sampling[ci];
+    g.v[ci] = l.v_sampling[ci];
+    const int quant_id = l.quant_table[ci];
+    if (quant_id > 3 || !tables.quant_defined[static_cast<std::size_t>(quant_id)]) return false;
+    const auto& quant = tables.quant[static_cast<std::size_t>(quant_id)];
+    // ReducedBlock<2> is exact with 8-bit quantisers only; 16-bit tables go to libjpeg.
+    if (g.out == 2 && *std::max_element(quant.begin(), quant.end()) > 255) return false;
+    g.dequant[ci] = make_dequant(quant);
+    // The blocks must cover the image's samples: all of a chroma plane, and the Y
+    // plane but for the padding TurboJPEG adds to make it a whole number of chroma
+    // samples (it copies whatever its buffer holds there; fill_luma_padding repeats
+    // the edge instead). They always do at 1/2 and 1/4, and at 1/8 but for that padding.
+    const int width_in_blocks = ceil_div(std::int64_t{l.width} * g.h[ci], std::int64_t{h_max} * 8);
+    const int height_in_blocks = ceil_div(std::int64_t{l.height} * g.v[ci], std::int64_t{v_max} * 8);
+    const cv::Size plane = yuv_plane_size(c, scaled_width, scaled_height, subsampling);
+    const cv::Size needed = c == 0 ? cv::Size(scaled_width, scaled_height) : plane;
+    if (needed.width > width_in_blocks * g.out || needed.height > height_in_blocks * g.out) return false;
+    g.covered[ci] = cv::Size(std::min(plane.width, width_in_blocks * g.out), std::min(plane.height, height_in_blocks * g.out));
+    const PlaneView& view = *views[c];
+    if (view.data == nullptr || view.width < plane.width || view.height < plane.height || view.stride < view.width)
+      throw std::invalid_argument("decode_split_into: plane " + std::to_string(c) + " is too small");
+    g.planes[ci] = PlaneView{view.data, plane.width, plane.height, view.stride};
+  }
+  int blocks = 0;
+  for (int s = 0; s < kComponents; ++s) {
+    const auto si = static_cast<std::size_t>(s);
+    const int c = l.scan_order[si];
+    const HuffmanTable& dc = tables.dc[static_cast<std::size_t>(l.dc_table[si] & 3)];
+    const HuffmanTable& ac = tables.ac[static_cast<std::size_t>(l.ac_table[si] & 3)];
+    if (l.dc_table[si] > 3 || l.ac_table[si] > 3 || !dc.defined || !ac.defined) return false;
+    for (int dy = 0; dy < g.v[static_cast<std::size_t>(c)]; ++dy)
+      for (int dx = 0; dx < g.h[static_cast<std::size_t>(c)]; ++dx) {
+        if (blocks == kMaxBlocksPerMcu) return false;
+        g.phases[static_cast<std::size_t>(blocks++)] = Phase{c, dx, dy, &dc, &ac};
+      }
+  }
+  g.blocks_per_mcu = blocks;
+  g.total_blocks = std::int64_t{g.mcus_per_row} * g.mcu_rows * blocks;
+  return true;
+}
+
+// Writes one block's samples, made by make(samples), clipped to its plane; blocks past
+// the planes' edge (MCU padding) are skipped.
+template <int kOut, class Make>
+inline void place(const Geometry& g, std::int64_t mcu_x, std::int64_t mcu_y, int phase, const Make& make) {
+  const Phase& p = g.phases[static_cast<std::size_t>(phase)];
+  const auto ci = static_cast<std::size_t>(p.component);
+  const PlaneView& plane = g.planes[ci];
+  const std::int64_t x0 = (mcu_x * g.h[ci] + p.dx) * kOut, y0 = (mcu_y * g.v[ci] + p.dy) * kOut;
+  if (x0 >= plane.width || y0 >= plane.height) return;
+  std::uint8_t samples[kOut * kOut];
+  make(samples);
+  std::uint8_t* to = plane.data + y0 * plane.stride + x0;
+  if (x0 + kOut <= plane.width && y0 + kOut <= plane.height) {
+    for (int r = 0; r < kOut; ++r) std::memcpy(to + r * plane.stride, samples + r * kOut, kOut);
+    return;
+  }
+  const auto w = static_cast<std::size_t>(std::min<std::int64_t>(kOut, plane.width - x0));
+  const std::int64_t h = std::min<std::int64_t>(kOut, plane.height - y0);
+  for (std::int64_t r = 0; r < h; ++r) std::memcpy(to + r * plane.stride, samples + r * kOut, w);
+}
+
+// The Y plane's padding past its blocks (1/8 only): the last decoded column and row
+// repeated.
+void fill_luma_padding(const Geometry& g) {
+  const PlaneView& y = g.planes[0];
+  const cv::Size covered = g.covered[0];
+  for (int r = 0; r < covered.height; ++r) {
+    std::uint8_t* row = y.data + r * y.stride;
+    std::fill(row + covered.width, row + y.width, row[covered.width - 1]);
+  }
+  for (int r = covered.height; r < y.height; ++r)
+    std::memcpy(y.data + r * y.stride, y.data + (covered.height - 1) * y.stride, static_cast<std::size_t>(y.width));
+}
+
+// ---------------------------------------------------------------- decoding
+
+// The entropy-coded data with the stuffed zero bytes removed and kPad zeros behind,
+// so that a bit position is a plain offset. False when the scan holds any marker but
+// the final EOI (scan_layout refuses those; checked again here).
+bool unstuff(Bytes jpeg, const RestartLayout& l, std::vector<std::uint8_t>& out) {
+  std::size_t end = l.eoi_offset;
+  while (end > l.scan_start && jpeg[end - 1] == 0xFF) --end;  // fill bytes before EOI
+  out.clear();
+  out.reserve(end - l.scan_start + kPadBytes);
+  std::size_t p = l.scan_start;
+  while (p < end) {
+    const void* hit = std::memchr(jpeg.data() + p, 0xFF, end - p);
+    const std::size_t q = hit == nullptr ? end : static_cast<std::size_t>(static_cast<const std::uint8_t*>(hit) - jpeg.data());
+    out.insert(out.end(), jpeg.begin() + static_cast<std::ptrdiff_t>(p), jpeg.begin() + static_cast<std::ptrdiff_t>(q));
+    if (q == end) break;
+    if (q + 1 >= end || jpeg[q + 1] != 0x00) return false;
+    out.push_back(0xFF);
+    p = q + 2;
+  }
+  out.resize(out.size() + kPadBytes, 0);
+  return true;
+}
+
+// One block into `block`. False on anything libjpeg would warn about or place
+// differently: a bad code, a coefficient index past 63.
+template <class Block>
+[[gnu::always_inline]] inline bool decode_block(BitReader& in, const Phase& phase, const Dequant& dequant,
+                                                std::int64_t& predictor, Block& block) {
+  bool ok = true;
+  in.refill();
+  const Decoded dc = decode_next(*phase.dc, in.bits, true, ok);
+  in.consume(dc.consumed);
+  predictor += dc.value;
+  block.start(dequant, static_cast<std::int16_t>(predictor));  // libjpeg's (JCOEF) cast wraps too
+  for (int k = 1; k < 64;) {
+    in.refill();
+    const Decoded ac = decode_next(*phase.ac, in.bits, false, ok);
+    in.consume(ac.consumed);
+    if (ac.run == HuffmanTable::kEndOfBlock) break;
+    k += ac.run;
+    if (k > 63) return false;  // libjpeg would write it over coefficient 63
+    block.put_ac(k, ac.value);  // ZRL puts a 0
+    ++k;
+  }
+  return ok;
+}
+
+// The decoder state at a block start.
+struct BlockStart {
+  std::uint64_t bit = 0;
+  std::int64_t block = 0;  // the segment's own block count
+  int phase = 0;
+  std::array<std::int64_t, kComponents> predictor{};
+};
+
+struct Segment {
+  // Set before decoding: the first bit; block starts are kept below `head_end` (for the
+  // previous segment to meet) and from `tail_begin` on (to meet the next one); no
+  // block starts at or after `stop`.
+  std::uint64_t begin = 0, head_end = 0, tail_begin = 0, stop = 0;
+  std::int64_t max_blocks = 0, expected_blocks = 0;
+  bool keep = false;  // keep records (ReducedBlock::keep) instead of writing samples: all but the first
+  // Results.
+  std::vector<BlockStart> head, tail;
+  std::vector<std::int64_t> anomalies;  // own indexes of blocks that decoded badly
+  std::unique_ptr<std::int16_t[]> records;  // uninitialised; written block by block
+  std::int64_t capacity = 0;                 // of records, in int16 slots
+  std::int64_t blocks = 0;
+  bool overflowed = false;
+  // Set when the segments are joined: global index of own block 0, own blocks
+  // [first_true, end_true) are the segment's share, DC offsets per component.
+  std::int64_t base = 0, first_true = 0, end_true = 0;
+  std::array<std::int64_t, kComponents> dc_offset{};
+
+  void reserve(std::int64_t slots) {
+    if (slots <= capacity) return;
+    std::unique_ptr<std::int16_t[]> grown(new std::int16_t[static_cast<std::size_t>(slots)]);
+    if (records) std::copy_n(records.get(), capacity, grown.get());
+    records = std::move(grown);
+    capacity = slots;
+  }
+};
+
+// Decodes one segment: the first writes samples as it goes (it is true from its first
+// bit), the others keep a record per block until their DC offsets are known.
+template <int kOut>
+void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
+  using Block = ReducedBlock<kOut>;
+  constexpr int kRecord = Block::kRecordSlots;
+  BitReader in(data, seg.begin);
+  int phase = 0;
+  std::array<std::int64_t, kComponents> predictor{};
+  std::int64_t mcu_x = 0, mcu_y = 0;
+  Block block;
+  if (seg.keep) seg.reserve(seg.expected_blocks * kRecord);
+  for (std::int64_t n = 0;; ++n) {
+    const std::uint64_t pos = in.position();
+    if (pos < seg.head_end || pos >= seg.tail_begin) {
+      (pos < seg.head_end ? seg.head : seg.tail).push_back(BlockStart{pos, n, phase, predictor});
+    }
+    if (pos >= seg.stop || n >= seg.max_blocks) {
+      seg.overflowed = pos < seg.stop;
+      seg.blocks = n;
+      return;
+    }
+    const Phase& p = g.phases[static_cast<std::size_t>(phase)];
+    const auto ci = static_cast<std::size_t>(p.component);
+    std::int64_t& pred = predictor[ci];
+    if (!decode_block(in, p, g.dequant[ci], pred, block) || pred > (1 << 30) || pred < -(1 << 30)) {
+      seg.anomalies.push_back(n);
+      pred = std::clamp<std::int64_t>(pred, -(1 << 30), 1 << 30);
+    }
+    if (!seg.keep) {
+      if (n < g.total_blocks) place<kOut>(g, mcu_x, mcu_y, phase, [&](std::uint8_t* s) { block.samples(s); });
+    } else {
+      if ((n + 1) * kRecord > seg.capacity) seg.reserve(2 * seg.capacity + kRecord);
+      block.keep(seg.records.get() + n * kRecord);
+    }
+    if (++phase == g.blocks_per_mcu) {
+      phase = 0;
+      if (++mcu_x == g.mcus_per_row) {
+        mcu_x = 0;
+        ++mcu_y;
+      }
+    }
+  }
+}
+
+// The inverse DCT work a kept segment leaves for later, over its Huffman decoding, per
+// block: at 4x4 all of it (measured single-threaded on the 6000x4000 benchmark photo:
+// 1/2 54.2 ms against 23.7 ms at 1/8, where the inverse DCT is next to nothing); at
+// 2x2 and 1x1 only the final rounding.
+double deferred_per_decode(int out) { return out == 4 ? 1.28 : 0.0; }
+
+int record_slots(int out) {
+  return out == 4 ? ReducedBlock<4>::kRecordSlots : out == 2 ? ReducedBlock<2>::kRecordSlots : ReducedBlock<1>::kRecordSlots;
+}
+
+// The first block start both segments reached in the same place of the MCU, `a` in
+// its true part. Both lists are in bit order.
+bool meet(const Segment& a, const Segment& b, const BlockStart*& at_a, const BlockStart*& at_b) {
+  auto i = a.tail.begin();
+  auto j = b.head.begin();
+  while (i != a.tail.end() && j != b.head.end()) {
+    if (i->bit < j->bit) {
+      ++i;
+    } else if (j->bit < i->bit) {
+      ++j;
+    } else {
+      if (i->phase == j->phase && i->block >= a.first_true) {
+        at_a = &*i;
+        at_b = &*j;
+        return true;
+      }
+      ++i;
+      ++j;
+    }
+  }
+  return false;
+}
+
+bool clean_between(const Segment& s, std::int64_t from, std::int64_t to) {
+  return std::none_of(s.anomalies.begin(), s.anomalies.end(), [&](std::int64_t n) { return n >= from && n < to; });
+}
+
+// Joins the decoded segments: where each became true, its global block numbers and
+// DC offsets. False when one never met the truth, or the true decode hit something
+// libjpeg would warn about, or the data does not end where the last block does.
+bool join(const Geometry& g, std::vector<Segment>& segments, std::uint64_t data_bits, SplitDecodeStats* stats) {
+  Segment& first = segments.front();
+  first.base = 0;
+  first.first_true = 0;
+  for (std::size_t i = 1; i < segments.size(); ++i) {
+    Segment& a = segments[i - 1];
+    Segment& b = segments[i];
+    const BlockStart* at_a = nullptr;
+    const BlockStart* at_b = nullptr;
+    if (a.overflowed || !meet(a, b, at_a, at_b)) return false;
+    const std::int64_t global = a.base + at_a->block;
+    if (global <= a.base + a.first_true || global >= g.total_blocks) return false;
+    a.end_true = at_a->block;
+    if (!clean_between(a, a.first_true, a.end_true)) return false;
+    b.base = global - at_b->block;
+    b.first_true = at_b->block;
+    for (std::size_t c = 0; c < kComponents; ++c)
+      b.dc_offset[c] = at_a->predictor[c] + a.dc_offset[c] - at_b->predictor[c];
+    if (stats != nullptr) stats->sync_bits.push_back(static_cast<std::int64_t>(at_b->bit - b.begin));
+  }
+  // The last segment ends with the image: block total_blocks starts (the data ends)
+  // within the last byte, with nothing left over.
+  Segment& last = segments.back();
+  last.end_true = g.total_blocks - last.base;
+  if (last.overflowed || last.end_true <= last.first_true || !clean_between(last, last.first_true, last.end_true))
+    return false;
+  const auto end = std::find_if(last.tail.begin(), last.tail.end(),
+                                [&](const BlockStart& s) { return s.block == last.end_true; });
+  return end != last.tail.end() && end->bit <= data_bits && end->bit + 8 > data_bits;
+}
+
+// The samples of the kept segments' true blocks, with their true DC terms, in pieces
+// of about equal size on all threads.
+template <int kOut>
+void emit_kept(const Geometry& g, const std::vector<Segment>& segments, int pieces) {
+  using Block = ReducedBlock<kOut>;
+  constexpr int kRecord = Block::kRecordSlots;
+  struct Piece {
+    const Segment* segment;
+    std::int64_t from, to;  // own block indexes
+  };
+  std::vector<Piece> work;
+  std::int64_t total = 0;
+  for (const Segment& s : segments)
+    if (s.keep) total += s.end_true - s.first_true;
+  const std::int64_t size = std::max<std::int64_t>(4096, (total + pieces - 1) / std::max(1, pieces));
+  for (const Segment& s : segments) {
+    if (!s.keep) continue;
+    for (std::int64_t from = s.first_true; from < s.end_true; from += size)
+      work.push_back(Piece{&s, from, std::min(s.end_true, from + size)});
+  }
+  parallel_tasks(static_cast<int>(work.size()), [&](int i) {
+    const Piece& piece = work[static_cast<std::size_t>(i)];
+    const Segment& s = *piece.segment;
+    const std::int64_t global = s.base + piece.from;
+    const std::int64_t mcu = global / g.blocks_per_mcu;
+    int phase = static_cast<int>(global % g.blocks_per_mcu);
+    std::int64_t mcu_x = mcu % g.mcus_per_row, mcu_y = mcu / g.mcus_per_row;
+    for (std::int64_t n = piece.from; n < piece.to; ++n) {
+      const std::int16_t* record = s.records.get() + n * kRecord;
+      const auto c = static_cast<std::size_t>(g.phases[static_cast<std::size_t>(phase)].component);
+      // The true DC term, wrapped to 16 bits as libjpeg stores it.
+      const auto dc = static_cast<std::int16_t>(static_cast<std::uint16_t>(Block::kept_dc(record)) +
+                                                static_cast<std::uint16_t>(s.dc_offset[c] & 0xFFFF));
+      place<kOut>(g, mcu_x, mcu_y, phase,
+                  [&](std::uint8_t* samples) { Block::kept_samples(record, dc, g.dequant[c], samples); });
+      if (++phase == g.blocks_per_mcu) {
+        phase = 0;
+        if (++mcu_x == g.mcus_per_row) {
+          mcu_x = 0;
+          ++mcu_y;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int scaled_width, int scaled_height,
+                       int subsampling, const SplitDecodeOptions& options, const YuvPlanesView& dst,
+                       SplitDecodeStats* stats) {
+  const std::uint64_t margin = std::max<std::uint64_t>(options.sync_margin_bits, 64);
+  Tables tables;
+  Geometry g;
+  if (options.segments < 1 || !read_tables(jpeg, layout, tables) ||
+      !make_geometry(layout, tables, scale, scaled_width, scaled_height, subsampling, dst, g))
+    return false;
+  std::vector<std::uint8_t> data;
+  if (!unstuff(jpeg, layout, data)) return false;
+  const std::uint64_t data_bytes = data.size() - kPadBytes;
+  const std::uint64_t data_bits = data_bytes * 8;
+  if (data_bits == 0) return false;
+
+  // Segments of equal byte counts, but none shorter than twice the margin.
+  const auto n = static_cast<std::size_t>(std::clamp<std::uint64_t>(
+      data_bits / (2 * margin), 1, static_cast<std::uint64_t>(options.segments)));
+  std::vector<Segment> parts(n);
+  // A kept segment holds its share of the blocks plus the margin's, say twice that;
+  // past it the data is not what it seemed (or far from the truth): libjpeg decides.
+  const std::int64_t max_kept = 2 * g.total_blocks / static_cast<std::int64_t>(n) + 4096;
+  if (static_cast<std::int64_t>(n - 1) * max_kept * record_slots(g.out) * 2 > kMaxKeptBytes) return false;
+  // The first segment finishes its blocks as it goes, while the others leave the
+  // deferred part for all threads afterwards: it gets a share 1 / (1 + r) of the
+  // others', r = deferred inverse DCT time / Huffman decode time.
+  const double r = deferred_per_decode(g.out);
+  const double share = 1 / (static_cast<double>(n - 1) + 1 / (1 + r));
+  const auto cut = [&](std::size_t i) {
+    if (i == 0) return std::uint64_t{0};
+    const double at = share / (1 + r) + static_cast<double>(i - 1) * share;
+    return static_cast<std::uint64_t>(static_cast<double>(data_bytes) * std::min(1.0, at)) * 8;
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    Segment& s = parts[i];
+    s.begin = cut(i);
+    s.keep = i > 0;
+    s.head_end = s.keep ? s.begin + margin : 0;
+    const bool last = i + 1 == n;
+    const std::uint64_t next = last ? data_bits : cut(i + 1);
+    s.tail_begin = last ? (data_bits >= 7 ? data_bits - 7 : 0) : next;
+    s.stop = last ? data_bits : std::min(data_bits, next + margin);
+    s.max_blocks = s.keep ? max_kept : g.total_blocks + 1;
+    s.expected_blocks = std::min<std::int64_t>(
+        s.max_blocks, g.total_blocks * static_cast<std::int64_t>(s.stop - s.begin) / static_cast<std::int64_t>(data_bits) + 1024);
+  }
+  const auto decode = [&](auto out) {
+    constexpr int kOut = decltype(out)::value;
+    parallel_tasks(static_cast<int>(n), [&](int i) { decode_segment<kOut>(g, data.data(), parts[static_cast<std::size_t>(i)]); });
+    if (stats != nullptr) *stats = SplitDecodeStats{static_cast<int>(n), {}};
+    if (!join(g, parts, data_bits, stats)) return false;
+    emit_kept<kOut>(g, parts, 2 * cv::getNumThreads());
+    return true;
+  };
+  const bool done = g.out == 4   ? decode(std::integral_constant<int, 4>{})
+                    : g.out == 2 ? decode(std::integral_constant<int, 2>{})
+                                 : decode(std::integral_constant<int, 1>{});
+  if (!done) return false;
+  fill_luma_padding(g);
+  return true;
+}
+
+}  // namespace pixelmill::imaging
