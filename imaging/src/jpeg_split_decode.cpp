@@ -211,7 +211,6 @@ struct Segment {
   std::vector<std::int64_t> anomalies;  // own indexes of blocks that decoded badly
   std::unique_ptr<std::int16_t[]> records;  // uninitialised; written block by block
   std::int64_t capacity = 0;                 // of records, in int16 slots
-  std::int64_t blocks = 0;
   bool overflowed = false;
   // Set when the segments are joined: global index of own block 0, own blocks
   // [first_true, end_true) are the segment's share, DC offsets per component.
@@ -246,7 +245,6 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
     }
     if (pos >= seg.stop || n >= seg.max_blocks) {
       seg.overflowed = pos < seg.stop;
-      seg.blocks = n;
       return;
     }
     const Phase& p = g.phases[static_cast<std::size_t>(phase)];
@@ -406,7 +404,7 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
   const std::uint64_t data_bits = data_bytes * 8;
   if (data_bits == 0) return false;
 
-  // Segments of equal byte counts, but none shorter than twice the margin.
+  // One segment per task, but none shorter than twice the margin (sizes: see `cut`).
   const auto n = static_cast<std::size_t>(std::clamp<std::uint64_t>(
       data_bits / (2 * margin), 1, static_cast<std::uint64_t>(options.segments)));
   std::vector<Segment> parts(n);
