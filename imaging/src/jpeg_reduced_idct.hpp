@@ -1,15 +1,16 @@
 #pragma once
-// libjpeg's reduced-size "ISLOW" inverse DCTs (its jidctred.c: 4x4, 2x2 and 1x1
-// samples from an 8x8 block; TurboJPEG uses them at 1/2, 1/4 and 1/8 whatever the DCT
-// method), written again for the split decoder (jpeg_split_decode.hpp). The constants
-// are libjpeg's FIX(x) = round(x * 2^13), the shifts and rounding its own, so the
-// samples are identical: the tests compare them with TurboJPEG's. Private to imaging/.
+// libjpeg's reduced-size "ISLOW" inverse DCTs (its jidctred.c: 2x2 and 1x1 samples
+// from an 8x8 block; TurboJPEG uses them at 1/4 and 1/8 whatever the DCT method),
+// written again for the split decoder (jpeg_split_decode.hpp). The constants are
+// libjpeg's FIX(x) = round(x * 2^13), the shifts and rounding its own, so the samples
+// are identical: the tests compare them with TurboJPEG's. Private to imaging/.
 //
 // Each size is a ReducedBlock<kOut> that takes a block's coefficients as the Huffman
 // decoder produces them (the DC term, then the non-zero AC terms in zig-zag order),
 // gives its samples, and can keep a record from which kept_samples gives them later
 // with another DC term: a speculative segment learns its true DC terms only after it
-// is decoded.
+// is decoded. Each returns false for a block whose samples libjpeg's builds need not
+// agree on (below); the caller then leaves the file to libjpeg.
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -35,10 +36,12 @@ inline std::int64_t descale(std::int64_t x, int n) { return (x + (std::int64_t{1
 // One component's quantisers, and what the 2x2 transform makes of them.
 struct Dequant {
   std::array<std::int16_t, 64> q{};  // natural order; 16-bit signed as libjpeg keeps them
-  // 2x2: per zig-zag position, the accumulator it adds to (ReducedBlock<2>) and its
-  // quantiser times the first-pass constant of its row.
+  // 2x2: per zig-zag position, the accumulator it adds to (ReducedBlock<2>), its
+  // quantiser times the first-pass constant of its row, and the largest coefficient
+  // magnitude whose dequantised value fits 16 bits.
   std::array<std::uint8_t, 64> target{};
   std::array<std::int32_t, 64> factor{};
+  std::array<std::int32_t, 64> limit{};
 };
 
 // `natural`: the DQT table in natural order. The 2x2 factors assume quantisers up to
@@ -60,11 +63,19 @@ class ReducedBlock<1> {
     dc_ = dc;
   }
   void put_ac(int /*k*/, int /*value*/) {}
-  void samples(std::uint8_t* out) const { out[0] = sample(dc_, q0_); }
-  void keep(std::int16_t* record) const { record[0] = dc_; }
+  // libjpeg has no SIMD 1x1 transform, so every build computes what this does.
+  bool samples(std::uint8_t* out) const {
+    out[0] = sample(dc_, q0_);
+    return true;
+  }
+  bool keep(std::int16_t* record) const {
+    record[0] = dc_;
+    return true;
+  }
   static std::int16_t kept_dc(const std::int16_t* record) { return record[0]; }
-  static void kept_samples(const std::int16_t* /*record*/, std::int16_t dc, const Dequant& d, std::uint8_t* out) {
+  static bool kept_samples(const std::int16_t* /*record*/, std::int16_t dc, const Dequant& d, std::uint8_t* out) {
     out[0] = sample(dc, d.q[0]);
+    return true;
   }
 
  private:
@@ -80,48 +91,104 @@ class ReducedBlock<1> {
 // give: descale(dq0 * 2^15, 13) == dq0 * 4, descale(w0 * 2^15, 20) == descale(w0, 5).)
 // The second pass gives four sums before the final rounding; a DC term larger by d
 // (dequantised) makes each exactly d * 2^17 larger, which is how a kept block takes
-// its true DC term later. Exact while no int cast wraps, which 8-bit quantisers ensure
-// (|sums| < 2^45).
+// its true DC term later. A kept block stores only floor(sum / 2^17), in 32 bits: with
+// sum = a * 2^17 + b (0 <= b < 2^17) the final rounding (sum + d * 2^17 + 2^19) >> 20
+// is floor((a + d + 4) / 8 + b / 2^20), and b / 2^20 < 1/8 cannot carry past an
+// integer, so it is (a + d + 4) >> 3. Half the record, half the memory traffic.
+//
+// Where libjpeg's builds agree. TurboJPEG on x86-64 runs libjpeg-turbo's SSE2 version
+// of this transform, which dequantises in 16 bits (pmullw wraps), saturates the first
+// pass's outputs to 16 bits (packssdw), adds in 32 bits and clamps the result, where
+// jidctred.c computes in 32/64 bits and wraps the result through its range-limit
+// table. On real photos they agree; on wild coefficients (corrupt data: fuzz_split
+// found one at 1/2, from 16-bit wrapping) they do not. So a block is only taken
+// while both give the same samples, which holds when: every dequantised AC term fits
+// 16 bits; the DC term's is within +-8191; the first pass's outputs for columns 1, 3,
+// 5, 7 fit 16 bits and column 0's odd part (descaled) does too, so that column 0's
+// outputs (4 * dq0 + that) stay within +-2^16 and the second pass's shift of them by
+// 15 bits fits 32; and every result before the clamp is within +-511, where the range
+// table clamps too. Real photos stay far inside all of these (|dq0| <= ~1100).
+// Exact while no int cast wraps, which 8-bit quantisers and these bounds ensure.
 template <>
 class ReducedBlock<2> {
  public:
   static constexpr bool kUsesAc = true;
-  static constexpr int kRecordSlots = 4 * 4 + 4;  // four int64 sums, the DC term, padding
+  static constexpr int kRecordSlots = 4 * 2 + 2;  // four int32 sums / 2^17, the DC term, padding
   static constexpr int kUnused = 10;              // accumulator of the positions 2x2 ignores
 
   void start(const Dequant& d, std::int16_t dc) {
     d_ = &d;
     dc_ = dc;
+    wild_ = false;
     acc_ = {};
     acc_[0] = std::int64_t{dc} * d.q[0] * (1 << 15);
   }
-  void put_ac(int k, int value) { acc_[d_->target[k]] += std::int64_t{value} * d_->factor[k]; }
-  void samples(std::uint8_t* out) const {
-    std::int64_t x[4];
-    sums(x);
-    finish(x, 0, out);
+  void put_ac(int k, int value) {
+    const auto z = static_cast<std::size_t>(k);
+    const std::int32_t limit = d_->limit[z];
+    wild_ |= static_cast<std::uint32_t>(value + limit) > static_cast<std::uint32_t>(2 * limit);
+    acc_[d_->target[z]] += std::int64_t{value} * d_->factor[z];
   }
-  void keep(std::int16_t* record) const {
+  bool samples(std::uint8_t* out) const {
     std::int64_t x[4];
-    sums(x);
-    std::memcpy(record, x, sizeof x);
-    record[16] = dc_;
+    if (!sums(x) || !dc_agrees(dc_, *d_)) return false;
+    std::int64_t v[4];
+    bool outside = false;
+    for (int k = 0; k < 4; ++k) {
+      v[k] = descale(x[k], 20);
+      outside |= !within(v[k], kResultBound);
+    }
+    if (outside) return false;
+    for (int k = 0; k < 4; ++k) out[k] = range_limit(v[k]);
+    return true;
   }
-  static std::int16_t kept_dc(const std::int16_t* record) { return record[16]; }
-  static void kept_samples(const std::int16_t* record, std::int16_t dc, const Dequant& d, std::uint8_t* out) {
+  bool keep(std::int16_t* record) const {
     std::int64_t x[4];
-    std::memcpy(x, record, sizeof x);
-    finish(x, (std::int64_t{dc} - record[16]) * d.q[0] * (1 << 17), out);
+    if (!sums(x)) return false;
+    std::int32_t a[4];
+    for (int k = 0; k < 4; ++k) a[k] = static_cast<std::int32_t>(x[k] >> 17);  // |x| < 2^45: fits
+    std::memcpy(record, a, sizeof a);
+    record[8] = dc_;
+    return true;
+  }
+  static std::int16_t kept_dc(const std::int16_t* record) { return record[8]; }
+  static bool kept_samples(const std::int16_t* record, std::int16_t dc, const Dequant& d, std::uint8_t* out) {
+    if (!dc_agrees(dc, d)) return false;
+    std::int32_t a[4];
+    std::memcpy(a, record, sizeof a);
+    const std::int64_t shift = (std::int64_t{dc} - record[8]) * d.q[0];  // in units of 2^17
+    std::int64_t v[4];
+    bool outside = false;
+    for (int k = 0; k < 4; ++k) {
+      v[k] = (a[k] + shift + 4) >> 3;
+      outside |= !within(v[k], kResultBound);
+    }
+    if (outside) return false;
+    for (int k = 0; k < 4; ++k) out[k] = range_limit(v[k]);
+    return true;
   }
 
  private:
+  static constexpr std::int64_t kWord = 32767, kDcBound = 8191, kResultBound = 511;
+
+  // |v| <= bound, one compare.
+  static bool within(std::int64_t v, std::int64_t bound) {
+    return static_cast<std::uint64_t>(v + bound) <= static_cast<std::uint64_t>(2 * bound);
+  }
+  static bool dc_agrees(std::int16_t dc, const Dequant& d) { return within(std::int64_t{dc} * d.q[0], kDcBound); }
+
+  // The four sums; false when the block leaves the range where libjpeg's builds agree
+  // in a way its DC term cannot change (see above).
   // acc_[j] = even_j, acc_[5 + j] = odd_j for column rank j (columns 0, 1, 3, 5, 7).
-  void sums(std::int64_t (&x)[4]) const {
+  bool sums(std::int64_t (&x)[4]) const {
+    bool outside = wild_ || !within(descale(acc_[5], 13), kWord) || !within(descale(-acc_[5], 13), kWord);
     std::int64_t ws[2][5];
     for (int j = 0; j < 5; ++j) {
-      ws[0][j] = static_cast<int>(descale(acc_[j] + acc_[5 + j], 13));
-      ws[1][j] = static_cast<int>(descale(acc_[j] - acc_[5 + j], 13));
+      ws[0][j] = descale(acc_[j] + acc_[5 + j], 13);
+      ws[1][j] = descale(acc_[j] - acc_[5 + j], 13);
     }
+    for (int j = 1; j < 5; ++j) outside |= !within(ws[0][j], kWord) || !within(ws[1][j], kWord);
+    if (outside) return false;
     for (int r = 0; r < 2; ++r) {
       const std::int64_t* w = ws[r];
       const std::int64_t even = w[0] * (1 << 15);
@@ -129,44 +196,13 @@ class ReducedBlock<2> {
       x[r * 2] = even + odd;
       x[r * 2 + 1] = even - odd;
     }
-  }
-  static void finish(const std::int64_t (&x)[4], std::int64_t shift, std::uint8_t* out) {
-    for (int k = 0; k < 4; ++k) out[k] = range_limit(descale(x[k] + shift, 20));
+    return true;
   }
 
   const Dequant* d_ = nullptr;
   std::int16_t dc_ = 0;
+  bool wild_ = false;  // an AC term whose dequantised value does not fit 16 bits
   std::array<std::int64_t, 11> acc_{};
-};
-
-// 4x4: libjpeg reads every row and column but 4; the coefficients are kept as they are.
-template <>
-class ReducedBlock<4> {
- public:
-  static constexpr bool kUsesAc = true;
-  static constexpr int kRecordSlots = 64;
-
-  void start(const Dequant& d, std::int16_t dc) {
-    d_ = &d;
-    c_ = {};
-    c_[0] = dc;
-  }
-  void put_ac(int k, int value) { c_[kNatural[static_cast<std::size_t>(k)]] = static_cast<std::int16_t>(value); }
-  void samples(std::uint8_t* out) const { idct(c_.data(), d_->q.data(), out); }
-  void keep(std::int16_t* record) const { std::memcpy(record, c_.data(), sizeof c_); }
-  static std::int16_t kept_dc(const std::int16_t* record) { return record[0]; }
-  static void kept_samples(const std::int16_t* record, std::int16_t dc, const Dequant& d, std::uint8_t* out) {
-    std::array<std::int16_t, 64> c;
-    std::memcpy(c.data(), record, sizeof c);
-    c[0] = dc;
-    idct(c.data(), d.q.data(), out);
-  }
-
- private:
-  static void idct(const std::int16_t* c, const std::int16_t* q, std::uint8_t* out);
-
-  const Dequant* d_ = nullptr;
-  std::array<std::int16_t, 64> c_{};
 };
 
 }  // namespace pixelmill::imaging

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -57,7 +58,7 @@ int ceil_div(std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 
 bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int scaled_width, int scaled_height,
                    int subsampling, const YuvPlanesView& dst, Geometry& g) {
   if (l.components != kComponents || l.restart_interval != 0 || l.header_warning) return false;
-  if (scale != 2 && scale != 4 && scale != 8) return false;
+  if (scale != 4 && scale != 8) return false;
   if (scaled_width != ceil_div(l.width, scale) || scaled_height != ceil_div(l.height, scale)) return false;
   g.out = 8 / scale;
 
@@ -79,7 +80,7 @@ bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int 
     // The blocks must cover the image's samples: all of a chroma plane, and the Y
     // plane but for the padding TurboJPEG adds to make it a whole number of chroma
     // samples (it copies whatever its buffer holds there; fill_luma_padding repeats
-    // the edge instead). They always do at 1/2 and 1/4, and at 1/8 but for that padding.
+    // the edge instead). They always do at 1/4, and at 1/8 but for that padding.
     const int width_in_blocks = ceil_div(std::int64_t{l.width} * g.h[ci], std::int64_t{h_max} * 8);
     const int height_in_blocks = ceil_div(std::int64_t{l.height} * g.v[ci], std::int64_t{v_max} * 8);
     const cv::Size plane = yuv_plane_size(c, scaled_width, scaled_height, subsampling);
@@ -254,12 +255,15 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
       seg.anomalies.push_back(n);
       pred = std::clamp<std::int64_t>(pred, -(1 << 30), 1 << 30);
     }
+    bool agreed = true;  // libjpeg's builds agree on the block's samples (jpeg_reduced_idct.hpp)
     if (!seg.keep) {
-      if (n < g.total_blocks) place<kOut>(g, mcu_x, mcu_y, phase, [&](std::uint8_t* s) { block.samples(s); });
+      if (n < g.total_blocks)
+        place<kOut>(g, mcu_x, mcu_y, phase, [&](std::uint8_t* s) { agreed = block.samples(s); });
     } else {
       if ((n + 1) * kRecord > seg.capacity) seg.reserve(2 * seg.capacity + kRecord);
-      block.keep(seg.records.get() + n * kRecord);
+      agreed = block.keep(seg.records.get() + n * kRecord);
     }
+    if (!agreed) seg.anomalies.push_back(n);
     if (++phase == g.blocks_per_mcu) {
       phase = 0;
       if (++mcu_x == g.mcus_per_row) {
@@ -270,14 +274,8 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
   }
 }
 
-// The inverse DCT work a kept segment leaves for later, over its Huffman decoding, per
-// block: at 4x4 all of it (measured single-threaded on the 6000x4000 benchmark photo:
-// 1/2 54.2 ms against 23.7 ms at 1/8, where the inverse DCT is next to nothing); at
-// 2x2 and 1x1 only the final rounding.
-double deferred_per_decode(int out) { return out == 4 ? 1.28 : 0.0; }
-
 int record_slots(int out) {
-  return out == 4 ? ReducedBlock<4>::kRecordSlots : out == 2 ? ReducedBlock<2>::kRecordSlots : ReducedBlock<1>::kRecordSlots;
+  return out == 2 ? ReducedBlock<2>::kRecordSlots : ReducedBlock<1>::kRecordSlots;
 }
 
 // The first block start both segments reached in the same place of the MCU, `a` in
@@ -342,9 +340,10 @@ bool join(const Geometry& g, std::vector<Segment>& segments, std::uint64_t data_
 }
 
 // The samples of the kept segments' true blocks, with their true DC terms, in pieces
-// of about equal size on all threads.
+// of about equal size on all threads. False when a block's true DC term takes it where
+// libjpeg's builds disagree (jpeg_reduced_idct.hpp).
 template <int kOut>
-void emit_kept(const Geometry& g, const std::vector<Segment>& segments, int pieces) {
+bool emit_kept(const Geometry& g, const std::vector<Segment>& segments, int pieces) {
   using Block = ReducedBlock<kOut>;
   constexpr int kRecord = Block::kRecordSlots;
   struct Piece {
@@ -361,6 +360,7 @@ void emit_kept(const Geometry& g, const std::vector<Segment>& segments, int piec
     for (std::int64_t from = s.first_true; from < s.end_true; from += size)
       work.push_back(Piece{&s, from, std::min(s.end_true, from + size)});
   }
+  std::atomic<bool> agreed{true};
   parallel_tasks(static_cast<int>(work.size()), [&](int i) {
     const Piece& piece = work[static_cast<std::size_t>(i)];
     const Segment& s = *piece.segment;
@@ -375,7 +375,9 @@ void emit_kept(const Geometry& g, const std::vector<Segment>& segments, int piec
       const auto dc = static_cast<std::int16_t>(static_cast<std::uint16_t>(Block::kept_dc(record)) +
                                                 static_cast<std::uint16_t>(s.dc_offset[c] & 0xFFFF));
       place<kOut>(g, mcu_x, mcu_y, phase,
-                  [&](std::uint8_t* samples) { Block::kept_samples(record, dc, g.dequant[c], samples); });
+                  [&](std::uint8_t* samples) {
+                    if (!Block::kept_samples(record, dc, g.dequant[c], samples)) agreed = false;
+                  });
       if (++phase == g.blocks_per_mcu) {
         phase = 0;
         if (++mcu_x == g.mcus_per_row) {
@@ -385,6 +387,7 @@ void emit_kept(const Geometry& g, const std::vector<Segment>& segments, int piec
       }
     }
   });
+  return agreed;
 }
 
 }  // namespace
@@ -404,7 +407,8 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
   const std::uint64_t data_bits = data_bytes * 8;
   if (data_bits == 0) return false;
 
-  // One segment per task, but none shorter than twice the margin (sizes: see `cut`).
+  // One segment per task, but none shorter than twice the margin. Equal sizes: the
+  // kept segments leave only the final rounding (2x2) or nothing (1x1) for later.
   const auto n = static_cast<std::size_t>(std::clamp<std::uint64_t>(
       data_bits / (2 * margin), 1, static_cast<std::uint64_t>(options.segments)));
   std::vector<Segment> parts(n);
@@ -412,16 +416,7 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
   // past it the data is not what it seemed (or far from the truth): libjpeg decides.
   const std::int64_t max_kept = 2 * g.total_blocks / static_cast<std::int64_t>(n) + 4096;
   if (static_cast<std::int64_t>(n - 1) * max_kept * record_slots(g.out) * 2 > kMaxKeptBytes) return false;
-  // The first segment finishes its blocks as it goes, while the others leave the
-  // deferred part for all threads afterwards: it gets a share 1 / (1 + r) of the
-  // others', r = deferred inverse DCT time / Huffman decode time.
-  const double r = deferred_per_decode(g.out);
-  const double share = 1 / (static_cast<double>(n - 1) + 1 / (1 + r));
-  const auto cut = [&](std::size_t i) {
-    if (i == 0) return std::uint64_t{0};
-    const double at = share / (1 + r) + static_cast<double>(i - 1) * share;
-    return static_cast<std::uint64_t>(static_cast<double>(data_bytes) * std::min(1.0, at)) * 8;
-  };
+  const auto cut = [&](std::size_t i) { return data_bytes * i / n * 8; };
   for (std::size_t i = 0; i < n; ++i) {
     Segment& s = parts[i];
     s.begin = cut(i);
@@ -440,12 +435,9 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
     parallel_tasks(static_cast<int>(n), [&](int i) { decode_segment<kOut>(g, data.data(), parts[static_cast<std::size_t>(i)]); });
     if (stats != nullptr) *stats = SplitDecodeStats{static_cast<int>(n), {}};
     if (!join(g, parts, data_bits, stats)) return false;
-    emit_kept<kOut>(g, parts, 2 * cv::getNumThreads());
-    return true;
+    return emit_kept<kOut>(g, parts, 2 * cv::getNumThreads());
   };
-  const bool done = g.out == 4   ? decode(std::integral_constant<int, 4>{})
-                    : g.out == 2 ? decode(std::integral_constant<int, 2>{})
-                                 : decode(std::integral_constant<int, 1>{});
+  const bool done = g.out == 2 ? decode(std::integral_constant<int, 2>{}) : decode(std::integral_constant<int, 1>{});
   if (!done) return false;
   fill_luma_padding(g);
   return true;

@@ -23,16 +23,17 @@
 //
 // Segment 0 writes samples as it goes; the others keep a record per block until their
 // DC offsets are known (at 1/4 the inverse DCT up to its final rounding, which a DC
-// offset shifts exactly; at 1/8 the DC term; at 1/2 the coefficients), then all tasks
-// finish those blocks. The reduced inverse DCTs are jpeg_reduced_idct.hpp, the
+// offset shifts exactly; at 1/8 the DC term), then all tasks finish those blocks. The reduced inverse DCTs are jpeg_reduced_idct.hpp, the
 // Huffman decoding jpeg_huffman.hpp; written by hand because libjpeg exposes neither a
 // decoder that starts mid-scan nor its state at a block.
 //
 // Whatever needs libjpeg's judgement is left to it: anything that would make libjpeg
 // warn or fail (a bad Huffman code, a coefficient index past 63, data ending early or
-// bytes left over, a header warning), files outside the common case (other than three
-// components at a TurboJPEG subsampling, restart markers, 1/1), and a segment that
-// does not synchronise within the margin. The caller then decodes with
+// bytes left over, a header warning), a block whose coefficients are so wild that
+// libjpeg's C and SIMD transforms would disagree on it (jpeg_reduced_idct.hpp), files
+// outside the common case (other than three components at a TurboJPEG subsampling,
+// restart markers, 1/1 and 1/2, where libjpeg's SIMD inverse DCT is faster than a
+// scalar one here), and a segment that does not synchronise within the margin. The caller then decodes with
 // decode_yuv_into; nothing is lost but the time spent here.
 #include <cstdint>
 #include <span>
@@ -59,9 +60,10 @@ struct SplitDecodeStats {
 };
 
 // Decodes `jpeg` (`layout` from scan_layout(jpeg), restart_interval 0) at 1/`scale`
-// (2, 4 or 8) into `dst` as options.segments tasks on cv::parallel_for_. `dst` is as
-// for decode_yuv_into at `scaled_width` x `scaled_height` (checked) with
-// `subsampling` (the TurboJPEG constant of read_yuv_header). True when every sample
+// (4 or 8; false for any other) into `dst` as options.segments tasks on
+// cv::parallel_for_. `dst` is as for decode_yuv_into at `scaled_width` x
+// `scaled_height` (checked) with `subsampling` (the TurboJPEG constant of
+// read_yuv_header). True when every sample
 // is written and equals what decode_yuv_into writes; false when the file is left to
 // libjpeg (see above): `dst` may then be partly written.
 [[nodiscard]] bool decode_split_into(std::span<const std::uint8_t> jpeg, const RestartLayout& layout, int scale,

@@ -37,19 +37,29 @@ class TjHandle {
     return handle_;
   }
 
+  // After an error the instance is not trusted again: TurboJPEG 2.1's
+  // tjDecompressHeader3 returns from a libjpeg error without aborting the
+  // decompressor, and every later header read on it fails the same way ("Bogus
+  // Huffman table definition" for a good file), so one bad upload would have sent
+  // that thread's every later JPEG down the slower BGR pipeline. Found by fuzz_split.
+  void reset() noexcept {
+    if (handle_ != nullptr) tjDestroy(handle_);
+    handle_ = nullptr;
+  }
+
  private:
   Init init_;
   tjhandle handle_ = nullptr;
 };
 
-tjhandle decompressor() {
+TjHandle& decompressor() {
   thread_local TjHandle handle(tjInitDecompress);
-  return handle.get();
+  return handle;
 }
 
-tjhandle compressor() {
+TjHandle& compressor() {
   thread_local TjHandle handle(tjInitCompress);
-  return handle.get();
+  return handle;
 }
 
 // The same wording as the BGR path: the client learns that the data is bad, not
@@ -92,10 +102,11 @@ bool covers(const PlaneView& plane, cv::Size needed) {
 }  // namespace
 
 std::optional<JpegYuvHeader> read_yuv_header(std::span<const std::uint8_t> jpeg) {
-  tjhandle handle = decompressor();
+  TjHandle& instance = decompressor();
   int width = 0, height = 0, subsampling = -1, colorspace = -1;
-  if (tjDecompressHeader3(handle, jpeg.data(), static_cast<unsigned long>(jpeg.size()), &width, &height,
+  if (tjDecompressHeader3(instance.get(), jpeg.data(), static_cast<unsigned long>(jpeg.size()), &width, &height,
                           &subsampling, &colorspace) != 0) {
+    instance.reset();
     return std::nullopt;
   }
   if (colorspace != TJCS_YCbCr || !is_yuv_subsampling(subsampling)) return std::nullopt;
@@ -126,10 +137,12 @@ YuvPlanes allocate_yuv_planes(int width, int height, int subsampling) {
 
 bool decode_yuv_into(std::span<const std::uint8_t> jpeg, int scaled_width, int scaled_height,
                      const YuvPlanesView& dst) {
-  tjhandle handle = decompressor();
+  TjHandle& instance = decompressor();
+  tjhandle handle = instance.get();
   const auto size = static_cast<unsigned long>(jpeg.size());
   int width = 0, height = 0, subsampling = -1, colorspace = -1;
   if (tjDecompressHeader3(handle, jpeg.data(), size, &width, &height, &subsampling, &colorspace) != 0) {
+    instance.reset();
     throw_undecodable();
   }
   if (!is_yuv_subsampling(subsampling) || !reachable_by_scaling(width, height, scaled_width, scaled_height)) {
@@ -151,7 +164,9 @@ bool decode_yuv_into(std::span<const std::uint8_t> jpeg, int scaled_width, int s
   // with grey and report success.
   if (tjDecompressToYUVPlanes(handle, jpeg.data(), size, planes, scaled_width, strides, scaled_height,
                               TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0) {
-    if (tjGetErrorCode(handle) == TJERR_WARNING) return false;
+    const bool warning = tjGetErrorCode(handle) == TJERR_WARNING;
+    instance.reset();
+    if (warning) return false;
     throw_undecodable();
   }
   return true;
@@ -203,11 +218,14 @@ std::vector<std::uint8_t> encode_yuv420(const cv::Mat& y, const cv::Mat& cb, con
   std::vector<std::uint8_t> out(bound);
   unsigned char* buffer = out.data();
   unsigned long size = bound;
-  tjhandle handle = compressor();
+  TjHandle& instance = compressor();
+  tjhandle handle = instance.get();
   // No TJFLAG_PROGRESSIVE: baseline; Huffman optimisation is off by default in 2.x.
   if (tjCompressFromYUVPlanes(handle, planes, width, strides, height, TJSAMP_420, &buffer, &size, quality,
                               TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT) != 0) {
-    throw std::runtime_error(std::string("encoding the jpeg output failed: ") + tjGetErrorStr2(handle));
+    const std::string message = tjGetErrorStr2(handle);
+    instance.reset();
+    throw std::runtime_error("encoding the jpeg output failed: " + message);
   }
   out.resize(size);
   return out;

@@ -622,34 +622,39 @@ constexpr std::int64_t kBandDecodeMinPixels = 2'000'000;
 // (each band costs a decoder set-up, about 0.05 ms).
 constexpr int kBandsPerThread = 8;
 
-// The smallest shrink-on-load divisor the split Huffman decoder is used at. At 1/2 its
-// scalar 4x4 inverse DCT (libjpeg's is SIMD) costs more than the second thread gains
-// on two cores, and the kept coefficients of a 24 MP image pass malloc's 32 MiB mmap
-// threshold (BENCHMARKS.md, the big image).
+// The smallest shrink-on-load divisor the split Huffman decoder takes (it refuses 1/2
+// and 1/1, where libjpeg's SIMD inverse DCTs beat a scalar one; BENCHMARKS.md).
 constexpr int kSplitDecodeMinScale = 4;
 
 // Decodes into `planes` (dw x dh, the source at 1/scale). A large JPEG is decoded on
 // all CPU threads at once, since libjpeg's Huffman decode is serial within a stream
 // and for shrink-on-load it is most of the work: cut at its restart markers when they
 // fall at MCU-row starts (jpeg_restart.hpp), else by the speculative split decoder
-// (jpeg_split_decode.hpp) at 1/4 and 1/8. Any other JPEG decodes in one piece on this
-// thread. `bands` is set to the number of pieces decoded.
+// (jpeg_split_decode.hpp) at 1/4 and 1/8. At those scales a JPEG without restart
+// markers goes to the split decoder even when it is small or there is one thread, as
+// one segment: its Huffman decode and reduced inverse DCTs are 1.1-1.3x faster than
+// libjpeg's (BENCHMARKS.md). Anything else, and whatever the split decoder leaves to
+// libjpeg, decodes in one piece through TurboJPEG on this thread. `route` is set to
+// the decoder that ran and the number of pieces.
 bool decode_planes(std::span<const std::uint8_t> bytes, const JpegYuvHeader& header, int scale, int dw, int dh,
-                   YuvPlanes& planes, int& bands) {
+                   YuvPlanes& planes, JpegDecodeRoute& route) {
   const int threads = cv::getNumThreads();
-  bands = 1;
-  if (threads > 1 && std::int64_t{header.width} * header.height >= kBandDecodeMinPixels) {
+  const bool large = threads > 1 && std::int64_t{header.width} * header.height >= kBandDecodeMinPixels;
+  route = {};
+  if (large || scale >= kSplitDecodeMinScale) {
     if (const std::optional<RestartLayout> layout = scan_layout(bytes)) {
       if (layout->restart_interval > 0) {
-        const std::vector<JpegBand> split = split_at_restarts(bytes, *layout, kBandsPerThread * threads);
+        const std::vector<JpegBand> split = large ? split_at_restarts(bytes, *layout, kBandsPerThread * threads)
+                                                  : std::vector<JpegBand>{};
         if (split.size() > 1) {
-          bands = static_cast<int>(split.size());
+          route = {JpegDecoder::restart_bands, static_cast<int>(split.size())};
           return decode_bands_into(split, scale, dw, header.subsampling, planes.view());
         }
       } else if (scale >= kSplitDecodeMinScale) {
         SplitDecodeStats stats;
-        if (decode_split_into(bytes, *layout, scale, dw, dh, header.subsampling, {threads}, planes.view(), &stats)) {
-          bands = stats.segments;
+        if (decode_split_into(bytes, *layout, scale, dw, dh, header.subsampling, {large ? threads : 1},
+                              planes.view(), &stats)) {
+          route = {JpegDecoder::split, stats.segments};
           return true;
         }
       }
@@ -668,11 +673,11 @@ bool decode_planes(std::span<const std::uint8_t> bytes, const JpegYuvHeader& hea
 std::optional<Transformed> transform_yuv(std::span<const std::uint8_t> bytes, const ProbeResult& source,
                                          const JpegYuvHeader& header, const GeometryPlan& plan,
                                          const TransformOptions& options, int quality, StageTimer& timer,
-                                         int& bands) {
+                                         JpegDecodeRoute& route) {
   // --- decode: planes at their padded sizes; the views below drop the padding.
   const int dw = plan.decoded.width, dh = plan.decoded.height;
   YuvPlanes planes = allocate_yuv_planes(dw, dh, header.subsampling);
-  if (!decode_planes(bytes, header, plan.shrink_on_load, dw, dh, planes, bands)) return std::nullopt;
+  if (!decode_planes(bytes, header, plan.shrink_on_load, dw, dh, planes, route)) return std::nullopt;
   timer.done(Stage::decode);
 
   // --- resize -> orient -> crop, per plane: Y to the plan's sizes, Cb and Cr (which
@@ -769,13 +774,13 @@ PipelineResult transform_with(Pipeline preferred, std::span<const std::uint8_t> 
   if (preferred == Pipeline::yuv && yuv_pipeline_applies(source, format, plan)) {
     const std::optional<JpegYuvHeader> header = read_yuv_header(bytes);
     if (header && header->width == request.source.width && header->height == request.source.height) {
-      int bands = 1;
-      if (auto planar = transform_yuv(bytes, source, *header, plan, options, quality, timer, bands)) {
-        return {std::move(*planar), Pipeline::yuv, bands};
+      JpegDecodeRoute route;
+      if (auto planar = transform_yuv(bytes, source, *header, plan, options, quality, timer, route)) {
+        return {std::move(*planar), Pipeline::yuv, route};
       }
     }
   }
-  return {transform_bgr(bytes, source, request, plan, options, format, quality, timer), Pipeline::bgr};
+  return {transform_bgr(bytes, source, request, plan, options, format, quality, timer), Pipeline::bgr, {}};
 }
 
 }  // namespace pixelmill::imaging

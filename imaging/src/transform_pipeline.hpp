@@ -9,10 +9,21 @@ namespace pixelmill::imaging {
 
 enum class Pipeline { bgr, yuv };
 
+// Which decoder took the JPEG in the planar pipeline, and in how many pieces.
+enum class JpegDecoder {
+  libjpeg,        // TurboJPEG, the whole file on the calling thread
+  restart_bands,  // TurboJPEG per restart-marker band (jpeg_restart.hpp)
+  split,          // the split Huffman decoder (jpeg_split_decode.hpp)
+};
+struct JpegDecodeRoute {
+  JpegDecoder decoder = JpegDecoder::libjpeg;
+  int pieces = 1;  // bands or segments
+};
+
 struct PipelineResult {
   Transformed transformed;
   Pipeline used = Pipeline::bgr;
-  int decode_bands = 1;  // pieces the JPEG was decoded in (restart-marker bands, yuv only)
+  JpegDecodeRoute decode;  // yuv only
 };
 
 // transform(), with `preferred` = yuv taking the planar pipeline wherever it applies

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The four libFuzzer targets for 20 s each (tests/fuzz/run builds them with clang in
+# The six libFuzzer targets for 20 s each (tests/fuzz/run builds them with clang in
 # build/fuzz first): any crash, sanitizer report, leak, timeout or out-of-memory fails,
 # and the reproducer's path is printed. The longer run is `tests/fuzz/run 1800`.
 set -euo pipefail

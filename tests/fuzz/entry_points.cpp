@@ -11,6 +11,7 @@
 #include <opencv2/core.hpp>
 
 #include "jpeg_restart.hpp"
+#include "jpeg_split_decode.hpp"
 #include "jpeg_yuv.hpp"
 #include "pixelmill/imaging/geometry.hpp"
 #include "pixelmill/imaging/image_error.hpp"
@@ -166,6 +167,48 @@ void restart_one(Input data) {
   require(cv::norm(whole.y(image), joined.y(image), cv::NORM_INF) == 0 && cv::norm(whole.cb, joined.cb, cv::NORM_INF) == 0 &&
               cv::norm(whole.cr, joined.cr, cv::NORM_INF) == 0,
           "restart: bands decode differently from the whole file");
+}
+
+// One split decode of `data` at 1/scale; see split_one.
+void split_decode_one(Input data, const imaging::RestartLayout& layout, const imaging::JpegYuvHeader& header,
+                      int scale, const imaging::SplitDecodeOptions& options) {
+  const int w = (header.width + scale - 1) / scale, h = (header.height + scale - 1) / scale;
+  imaging::YuvPlanes split = imaging::allocate_yuv_planes(w, h, header.subsampling);
+  split.y = 11, split.cb = 12, split.cr = 13;  // a sample never written cannot compare equal
+  if (!imaging::decode_split_into(data, layout, scale, w, h, header.subsampling, options, split.view())) return;
+
+  // Taken: libjpeg must decode the file without a warning, to the same samples.
+  imaging::YuvPlanes whole = imaging::allocate_yuv_planes(w, h, header.subsampling);
+  bool clean = false;
+  try {
+    clean = imaging::decode_yuv_into(data, w, h, whole.view());
+  } catch (const imaging::ImageError&) {
+    clean = false;
+  }
+  require(clean, "split: took a file libjpeg warns about or refuses");
+  const cv::Rect image(0, 0, w, h);  // the Y plane's padding is the decoder's filler
+  require(cv::norm(whole.y(image), split.y(image), cv::NORM_INF) == 0 &&
+              cv::norm(whole.cb, split.cb, cv::NORM_INF) == 0 && cv::norm(whole.cr, split.cr, cv::NORM_INF) == 0,
+          "split: planes differ from libjpeg's");
+}
+
+void split_one(Input data) {
+  const auto layout = imaging::scan_layout(data);
+  if (!layout) return;
+  require(layout->width > 0 && layout->height > 0, "split: empty image accepted");
+  require(layout->scan_start <= layout->eoi_offset && layout->eoi_offset + 2 <= data.size(),
+          "split: scan out of bounds");
+  const auto header = imaging::read_yuv_header(data);
+  if (!header || std::int64_t{header->width} * header->height > 1'000'000) return;
+  // A byte from the middle of the scan picks the segments (2..8; fewer when the data
+  // is short) and the margin (256..1024 bits: small, so that a small file still splits;
+  // below that most segments never meet, and the joining code would go untested).
+  const unsigned pick = data[(layout->scan_start + layout->eoi_offset) / 2];
+  for (const int scale : {4, 8}) {
+    const imaging::SplitDecodeOptions options{.segments = 2 + static_cast<int>((pick + scale) % 7),
+                                              .sync_margin_bits = 256u << ((pick / 7) % 3)};
+    split_decode_one(data, *layout, *header, scale, options);
+  }
 }
 
 void image_params_one(Input data) {

@@ -1,5 +1,5 @@
 #pragma once
-// The five fuzz entry points, shared by the libFuzzer targets (tests/fuzz/fuzz_*.cpp,
+// The six fuzz entry points, shared by the libFuzzer targets (tests/fuzz/fuzz_*.cpp,
 // clang, PIXELMILL_FUZZ=ON) and by the regression test that replays
 // tests/fuzz/regressions/<target>/ under the normal g++ build (and so under the ASan
 // and TSan CI configurations too).
@@ -30,6 +30,11 @@ void decode_one(Input data);
 // bands decoded into one set of planes (what transform does) equal the whole decode.
 // The last byte picks the band count.
 void restart_one(Input data);
+// imaging's speculative split decoder (imaging/src/jpeg_split_decode.hpp) on a
+// Y'CbCr JPEG without restart markers: when it takes the file, libjpeg decodes the
+// same file without a warning to the same samples, at 1/4 and 1/8. A byte of
+// the scan picks the segment count and the sync margin.
+void split_one(Input data);
 // server::parse_transform_params: the query is the input up to the first '\n', the
 // Accept header the rest.
 void image_params_one(Input data);
@@ -47,6 +52,7 @@ inline constexpr Target targets[] = {
     {"fuzz_probe", probe_one},
     {"fuzz_decode", decode_one},
     {"fuzz_restart", restart_one},
+    {"fuzz_split", split_one},
     {"fuzz_image_params", image_params_one},
     {"fuzz_multipart", multipart_one},
 };

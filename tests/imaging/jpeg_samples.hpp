@@ -87,4 +87,39 @@ inline std::vector<std::uint8_t> lib_encode(const cv::Mat& bgr, const Encoding& 
   return out;
 }
 
+// `jpeg` with one quantised coefficient replaced (component, block row and column,
+// natural index 0..63), losslessly re-encoded with optimised Huffman tables: a file
+// with values no encoder of pictures writes, but a crafted one can.
+inline std::vector<std::uint8_t> with_coefficient(const std::vector<std::uint8_t>& jpeg, int component,
+                                                  int block_row, int block_col, int natural, int value) {
+  jpeg_decompress_struct d{};
+  jpeg_error_mgr derr{};
+  d.err = jpeg_std_error(&derr);
+  jpeg_create_decompress(&d);
+  jpeg_mem_src(&d, jpeg.data(), static_cast<unsigned long>(jpeg.size()));
+  jpeg_read_header(&d, TRUE);
+  jvirt_barray_ptr* coefficients = jpeg_read_coefficients(&d);
+  JBLOCKARRAY rows = (*d.mem->access_virt_barray)(reinterpret_cast<j_common_ptr>(&d), coefficients[component],
+                                                  static_cast<JDIMENSION>(block_row), 1, TRUE);
+  rows[0][block_col][natural] = static_cast<JCOEF>(value);
+
+  jpeg_compress_struct c{};
+  jpeg_error_mgr cerr{};
+  c.err = jpeg_std_error(&cerr);
+  jpeg_create_compress(&c);
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buffer, &size);
+  jpeg_copy_critical_parameters(&d, &c);
+  c.optimize_coding = TRUE;
+  jpeg_write_coefficients(&c, coefficients);
+  jpeg_finish_compress(&c);
+  jpeg_finish_decompress(&d);
+  std::vector<std::uint8_t> out(buffer, buffer + size);
+  std::free(buffer);
+  jpeg_destroy_compress(&c);
+  jpeg_destroy_decompress(&d);
+  return out;
+}
+
 }  // namespace pixelmill::test

@@ -102,7 +102,7 @@ std::vector<std::filesystem::path> photos() {
 
 TEST_SUITE("jpeg_split_decode") {
 
-TEST_CASE("real photos: identical to TurboJPEG at 1/2, 1/4 and 1/8 in 1, 2 and 5 segments") {
+TEST_CASE("real photos: identical to TurboJPEG at 1/4 and 1/8 in 1, 2 and 5 segments") {
   int decoded = 0;
   for (const auto& path : photos()) {
     CAPTURE(path.filename().string());
@@ -110,7 +110,7 @@ TEST_CASE("real photos: identical to TurboJPEG at 1/2, 1/4 and 1/8 in 1, 2 and 5
     const auto layout = im::scan_layout(jpeg);
     REQUIRE(layout.has_value());
     REQUIRE(layout->restart_interval == 0);
-    for (const int scale : {2, 4, 8})
+    for (const int scale : {4, 8})
       for (const int segments : {1, 2, 5}) check_exact(jpeg, scale, segments);
     // Many short segments: dozens of meeting points per photo.
     check_exact(jpeg, 4, 64, 4096);
@@ -132,7 +132,7 @@ TEST_CASE("made files: every TurboJPEG sampling, odd sizes, short segments") {
       CAPTURE(s.h);
       CAPTURE(s.v);
       const Bytes jpeg = pixelmill::test::lib_encode(image, {s.h, s.v, 0});
-      for (const int scale : {2, 4, 8}) {
+      for (const int scale : {4, 8}) {
         for (const int segments : {2, 3, 7}) check_exact(jpeg, scale, segments, 4096);
       }
     }
@@ -145,11 +145,11 @@ TEST_CASE("OpenCV's 4:2:0 at q90 and q40 (other tables) in 2 segments") {
     Bytes jpeg;
     REQUIRE(cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, quality}));
     CAPTURE(quality);
-    for (const int scale : {2, 4, 8}) check_exact(jpeg, scale, 2, 4096);
+    for (const int scale : {4, 8}) check_exact(jpeg, scale, 2, 4096);
   }
 }
 
-TEST_CASE("left to libjpeg: restart markers, progressive, gray, 1/1, warnings") {
+TEST_CASE("left to libjpeg: restart markers, progressive, gray, 1/1, 1/2, warnings") {
   const cv::Mat image = pixelmill::test::picture(640, 480);
   const auto refuses = [](const Bytes& jpeg, int scale) {
     const auto layout = im::scan_layout(jpeg);
@@ -163,6 +163,7 @@ TEST_CASE("left to libjpeg: restart markers, progressive, gray, 1/1, warnings") 
   const Bytes plain = pixelmill::test::cv_encode(image, 0);
   CHECK_FALSE(refuses(plain, 4));
   CHECK(refuses(plain, 1));
+  CHECK(refuses(plain, 2));  // libjpeg's SIMD 4x4 transform beats a scalar one
   CHECK(refuses(plain, 3));
   CHECK(refuses(pixelmill::test::cv_encode(image, 40), 4));
   CHECK(refuses(pixelmill::test::cv_encode(image, 0, true), 4));
@@ -175,6 +176,42 @@ TEST_CASE("left to libjpeg: restart markers, progressive, gray, 1/1, warnings") 
   REQUIRE(im::scan_layout(junk).has_value());
   CHECK(im::scan_layout(junk)->header_warning);
   CHECK(refuses(junk, 4));
+}
+
+TEST_CASE("wild coefficients, where libjpeg's C and SIMD transforms disagree, are left to libjpeg") {
+  // libjpeg-turbo's SSE2 2x2 transform dequantises in 16 bits and saturates where
+  // jidctred.c does not; TurboJPEG runs the SIMD one. One block with a coefficient
+  // no encoder of real pictures writes (but a corrupt or crafted file can hold), in
+  // the first segment and, for two segments, in the second one's true part.
+  // Quality 30: quantisers large enough that a coefficient within baseline's range
+  // (AC up to 1023, DC up to 2047) dequantises past 16 bits.
+  Bytes plain;
+  REQUIRE(cv::imencode(".jpg", pixelmill::test::picture(640, 480), plain, {cv::IMWRITE_JPEG_QUALITY, 30}));
+  for (const int segments : {1, 2}) {
+    check_exact(plain, 4, segments, 4096);
+    check_exact(plain, 8, segments, 4096);
+  }
+  using pixelmill::test::with_coefficient;
+  const int last_row = 480 / 8 - 2;  // in the second segment's true part for 2 segments
+  for (const int block_row : {1, last_row}) {
+    CAPTURE(block_row);
+    // Row 0, column 7: the q30 luma table has 102 there; 1000 * 102 > 32767.
+    const Bytes ac = with_coefficient(plain, 0, block_row, 3, 7, 1000);
+    // The DC term: 400 * 27 (the q30 DC quantiser) > 8191 dequantised.
+    const Bytes dc = with_coefficient(plain, 0, block_row, 3, 0, 400);
+    for (const Bytes* wild : {&ac, &dc}) {
+      for (const int segments : {1, 2}) {
+        CAPTURE(segments);
+        const Outcome quarter = run(*wild, 4, segments, 4096);
+        CHECK_FALSE(quarter.decoded);
+        CHECK(quarter.libjpeg_clean);  // libjpeg decodes it without a warning: only the samples differ
+        // 1/8: libjpeg has no SIMD 1x1 transform, so every build agrees and the file is taken.
+        const Outcome eighth = run(*wild, 8, segments, 4096);
+        CHECK(eighth.decoded);
+        CHECK(eighth.equal);
+      }
+    }
+  }
 }
 
 TEST_CASE("damaged data: either libjpeg's exact planes, or left to libjpeg") {

@@ -412,16 +412,25 @@ TEST_CASE("jpeg_yuv: a large JPEG decodes in pieces on the pool, to the same byt
     return out;
   };
   const Bytes plain = encode(0), restarts = encode(2400 / 16);
-  const std::pair<TransformOptions, int> cases[] = {
-      {sized(800, std::nullopt), 1}, {sized(2400, std::nullopt), 1}, {sized(300, 300), 2}, {sized(200, std::nullopt), 2}};
-  for (const auto& [options, segments] : cases) {
+  struct Case {
+    TransformOptions options;
+    JpegDecoder plain_decoder;
+    int segments;
+  };
+  const Case cases[] = {{sized(800, std::nullopt), JpegDecoder::libjpeg, 1},  // 1/2: libjpeg in one piece
+                        {sized(2400, std::nullopt), JpegDecoder::libjpeg, 1},  // 1/1
+                        {sized(300, 300), JpegDecoder::split, 2},
+                        {sized(200, std::nullopt), JpegDecoder::split, 2}};
+  for (const auto& [options, plain_decoder, segments] : cases) {
     CAPTURE(options.width.value_or(0));
     const PipelineResult whole = run(Pipeline::yuv, plain, options);
     const PipelineResult banded = run(Pipeline::yuv, restarts, options);
     CHECK(whole.used == Pipeline::yuv);
-    CHECK(whole.decode_bands == segments);  // 1/2 and 1/1: libjpeg in one piece
+    CHECK(whole.decode.decoder == plain_decoder);
+    CHECK(whole.decode.pieces == segments);
     CHECK(banded.used == Pipeline::yuv);
-    CHECK(banded.decode_bands == 16);  // kBandsPerThread (8) per thread of the test pool (2)
+    CHECK(banded.decode.decoder == JpegDecoder::restart_bands);
+    CHECK(banded.decode.pieces == 16);  // kBandsPerThread (8) per thread of the test pool (2)
     CHECK(banded.transformed.bytes == whole.transformed.bytes);
   }
   // Damage inside a later band: libjpeg warns there, so the BGR pipeline runs, as
@@ -432,6 +441,37 @@ TEST_CASE("jpeg_yuv: a large JPEG decodes in pieces on the pool, to the same byt
   const PipelineResult fallback = run(Pipeline::yuv, damaged, sized(800, std::nullopt));
   CHECK(fallback.used == Pipeline::bgr);
   CHECK(fallback.transformed.width == 800);
+}
+
+TEST_CASE("jpeg_yuv: a small JPEG at 1/4 and 1/8 goes to the split decoder in one segment, to libjpeg's bytes") {
+  // 1200x800 (under the 2 MP split threshold): at 1/4 and 1/8 the split decoder takes
+  // the plain file in one segment (it is faster than libjpeg on one thread); with a
+  // restart marker every MCU row the file is too small for bands and libjpeg decodes
+  // it whole. The same coefficients, so the same output bytes.
+  const cv::Mat photo = decode(pixelmill::test::read_bytes(photos().front()), cv::IMREAD_COLOR);
+  cv::Mat small;
+  cv::resize(photo, small, cv::Size(1200, 800), 0, 0, cv::INTER_AREA);
+  const auto encode = [&](int restart_mcus) {
+    Bytes out;
+    REQUIRE(cv::imencode(".jpg", small, out, {cv::IMWRITE_JPEG_QUALITY, 85, cv::IMWRITE_JPEG_RST_INTERVAL, restart_mcus}));
+    return out;
+  };
+  const Bytes plain = encode(0), restarts = encode(1200 / 16);
+  const std::pair<TransformOptions, JpegDecoder> cases[] = {{sized(600, std::nullopt), JpegDecoder::libjpeg},
+                                                           {sized(300, std::nullopt), JpegDecoder::split},
+                                                           {sized(150, 100), JpegDecoder::split}};
+  for (const auto& [options, decoder] : cases) {
+    CAPTURE(options.width.value_or(0));
+    const PipelineResult split = run(Pipeline::yuv, plain, options);
+    const PipelineResult whole = run(Pipeline::yuv, restarts, options);
+    REQUIRE(split.used == Pipeline::yuv);
+    CHECK(split.decode.decoder == decoder);
+    CHECK(split.decode.pieces == 1);
+    REQUIRE(whole.used == Pipeline::yuv);
+    CHECK(whole.decode.decoder == JpegDecoder::libjpeg);
+    CHECK(whole.decode.pieces == 1);
+    CHECK(split.transformed.bytes == whole.transformed.bytes);
+  }
 }
 
 TEST_CASE("jpeg_yuv: more than 100 scans are over the limit, refused before decoding") {
@@ -498,6 +538,29 @@ TEST_CASE("jpeg_yuv: decode_yuv_into writes into strided planes at a row offset 
   CHECK_THROWS_AS((void)decode_yuv_into(jpeg, 100, 100, compact.view()), ImageError);
   YuvPlanes small = allocate_yuv_planes(100, 100, header->subsampling);
   CHECK_THROWS_AS((void)decode_yuv_into(jpeg, w, h, small.view()), std::invalid_argument);
+}
+
+TEST_CASE("jpeg_yuv: a JPEG whose header TurboJPEG refuses does not spoil the next file on that thread") {
+  // TurboJPEG 2.1 leaves its decompressor in libjpeg's error state after a failed
+  // header read, and then refuses every later file on the same instance; each thread
+  // keeps one instance, so it must be replaced after an error.
+  const Bytes good = encode_jpeg(test_card(96, 64), TJSAMP_420);
+  Bytes bogus = good;
+  constexpr std::uint8_t kDht[] = {0xFF, 0xC4};
+  const auto dht = std::search(bogus.begin(), bogus.end(), std::begin(kDht), std::end(kDht));
+  REQUIRE(dht != bogus.end());
+  dht[5] = 0xFF;  // 255 codes of length 1: "Bogus Huffman table definition"
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    CHECK_FALSE(read_yuv_header(bogus).has_value());
+    const auto header = read_yuv_header(good);
+    REQUIRE(header.has_value());
+    CHECK(header->width == 96);
+    CHECK_THROWS_AS(run(Pipeline::yuv, bogus, sized(48, std::nullopt)), ImageError);
+    const PipelineResult after = run(Pipeline::yuv, good, sized(48, std::nullopt));
+    CHECK(after.used == Pipeline::yuv);
+    CHECK(after.transformed.width == 48);
+  }
 }
 
 TEST_CASE("jpeg_yuv: read_yuv_header refuses grey, CMYK and RGB JPEGs") {

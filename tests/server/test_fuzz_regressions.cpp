@@ -84,6 +84,7 @@ TEST_CASE("fuzz seeds: the parsers' hand-made seeds run clean") {
   CHECK(replay(fuzz::multipart_one, source_dir / "tests/fuzz/seeds/multipart") > 5);
   sequential_opencv();
   CHECK(replay(fuzz::restart_one, source_dir / "tests/fuzz/seeds/restart") >= 4);
+  CHECK(replay(fuzz::split_one, source_dir / "tests/fuzz/seeds/split") >= 6);
 }
 
 TEST_CASE("fuzz entry points: truncated and corrupted testdata images") {
@@ -102,11 +103,13 @@ TEST_CASE("fuzz entry points: truncated and corrupted testdata images") {
     INFO(name);
     fuzz::probe_one(bytes);
     fuzz::decode_one(bytes);
+    fuzz::split_one(bytes);
     for (const std::size_t cut : cut_points(bytes.size())) {
       INFO("first " << cut << " bytes");
       const std::span<const std::uint8_t> prefix(bytes.data(), cut);
       fuzz::probe_one(prefix);
       fuzz::decode_one(prefix);
+      fuzz::split_one(prefix);
     }
     // Header bytes set to 0x00 and 0xFF, one at a time: sizes, lengths, offsets.
     for (std::size_t at = 0; at < std::min<std::size_t>(bytes.size(), 48); ++at) {
@@ -116,6 +119,7 @@ TEST_CASE("fuzz entry points: truncated and corrupted testdata images") {
         changed[at] = value;
         fuzz::probe_one(changed);
         fuzz::decode_one(changed);
+        fuzz::split_one(changed);
       }
     }
   }
