@@ -10,6 +10,9 @@
 //                sharp's event-loop thread likewise, the probe in SCHED_FIFO above
 //                both (--probe-rt-priority), so its numbers exclude the client's own
 //                scheduling; images/s shows what the priority costs the throughput.
+//   isolation-probe-rt  the W1 windows with both services at their default scheduling and
+//                only the probe in SCHED_FIFO: the service's own tail, without the
+//                wake-up delay of a probe that shares two cores with the load clients.
 //   connections  10,000 idle keep-alive connections (each made one request): RSS per
 //                connection, healthz latency with and without them.
 //   big          one 24 MP JPEG (generated: a photo scaled to 6000x4000, q90 4:2:0,
@@ -17,7 +20,7 @@
 //   soak         both services under W1 at once for --soak-seconds, RSS every 10 s.
 // Prints Markdown (bench/peers.sh writes it into BENCHMARKS.md via bench/run).
 //   peers [--seconds S] [--rounds N] [--clients N]
-//         [--phases w1,isolation-rt,connections,big,soak] [--soak-seconds S]
+//         [--phases w1,isolation-rt,isolation-probe-rt,connections,big,soak] [--soak-seconds S]
 //         [--connections N] [--io-rt-priority N] [--probe-rt-priority N]
 //         [--binary PATH] [--node PATH] [--sharp-dir DIR] [--photos DIR]
 #include <arpa/inet.h>
@@ -62,7 +65,7 @@ struct Options {
   Seconds window{30};
   unsigned rounds = 3;
   unsigned clients = 2 * std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::string> phases{"w1", "isolation-rt", "connections", "big", "soak"};
+  std::vector<std::string> phases{"w1", "isolation-rt", "isolation-probe-rt", "connections", "big", "soak"};
   Seconds soak{300};
   int connections = 10000;
   std::string binary = PIXELMILL_BINARY;
@@ -71,7 +74,7 @@ struct Options {
   std::filesystem::path photos = std::string(PIXELMILL_SOURCE_DIR) + "/../shared/testdata/photos";
   std::chrono::milliseconds probe_period{20};
   int io_rt_priority = 1;     // isolation-rt: the services' I/O threads
-  int probe_rt_priority = 2;  // isolation-rt: the probe, above them
+  int probe_rt_priority = 2;  // isolation-rt and isolation-probe-rt: the probe, above them
 
   bool wants(const std::string& phase) const {
     return std::find(phases.begin(), phases.end(), phase) != phases.end();
@@ -191,10 +194,16 @@ std::unique_ptr<bench::ServiceProcess> start_realtime(const Options& o, Peer pee
   return service;
 }
 
+// How a W1 window schedules the services' I/O threads and the health probe.
+struct Scheduling {
+  bool service_rt = false;  // the services' I/O threads in SCHED_RR
+  int probe_priority = 0;   // > 0: the probe in SCHED_FIFO at this priority
+};
+
 void w1_round(const Options& o, const std::vector<std::string>& photos, Peer peer, W1Row& row,
-              bool realtime = false) {
-  const auto service = realtime ? start_realtime(o, peer) : start(o, peer);
-  const int probe_priority = realtime ? o.probe_rt_priority : 0;
+              Scheduling scheduling = {}) {
+  const auto service = scheduling.service_rt ? start_realtime(o, peer) : start(o, peer);
+  const int probe_priority = scheduling.probe_priority;
   bench::ResizeLoad load(service->port(), photos, o.clients);
   load.warm_up();
   const auto cpu_before = bench::process_cpu_time(service->pid());
@@ -268,14 +277,27 @@ void run_w1(const Options& o, const std::vector<std::string>& photos) {
 void run_isolation_rt(const Options& o, const std::vector<std::string>& photos) {
   W1Row pm{"pixelmill"}, sharp{"sharp"};
   for (unsigned round = 0; round < o.rounds; ++round) {
-    w1_round(o, photos, Peer::pixelmill, pm, true);
-    w1_round(o, photos, Peer::sharp, sharp, true);
+    w1_round(o, photos, Peer::pixelmill, pm, {true, o.probe_rt_priority});
+    w1_round(o, photos, Peer::sharp, sharp, {true, o.probe_rt_priority});
   }
   std::printf("The W1 windows again, %u clients, %.0f s per row as %u interleaved rounds, with real-time "
               "scheduling: pixelmill's I/O threads (`--io-rt-priority %d`) and sharp's event-loop thread in "
               "SCHED_RR %d, the probe in SCHED_FIFO %d, so a probe's wake-up does not queue behind the load "
               "clients either.\n\n",
               o.clients, o.window.count(), o.rounds, o.io_rt_priority, o.io_rt_priority, o.probe_rt_priority);
+  print_healthz(pm, sharp, true);
+}
+
+void run_isolation_probe_rt(const Options& o, const std::vector<std::string>& photos) {
+  W1Row pm{"pixelmill"}, sharp{"sharp"};
+  for (unsigned round = 0; round < o.rounds; ++round) {
+    w1_round(o, photos, Peer::pixelmill, pm, {false, o.probe_rt_priority});
+    w1_round(o, photos, Peer::sharp, sharp, {false, o.probe_rt_priority});
+  }
+  std::printf("The W1 windows again, %u clients, %.0f s per row as %u interleaved rounds: both services at "
+              "their default scheduling, only the probe in SCHED_FIFO %d, so a probe's own wake-up does not "
+              "queue behind the load clients that share the two cores with it.\n\n",
+              o.clients, o.window.count(), o.rounds, o.probe_rt_priority);
   print_healthz(pm, sharp, true);
 }
 
@@ -504,6 +526,8 @@ int main(int argc, char** argv) {
     const std::vector<Phase> phases{
         {"w1", "W1 throughput, isolation and memory", [&] { run_w1(o, photos); }},
         {"isolation-rt", "Isolation with real-time I/O threads", [&] { run_isolation_rt(o, photos); }},
+        {"isolation-probe-rt", "Isolation, default scheduling, real-time probe",
+         [&] { run_isolation_probe_rt(o, photos); }},
         {"connections", "Idle connections", [&] { run_connections(o); }},
         {"big", "One big image, 1 vs 2 CPU threads", [&] { run_big(o, photos); }},
         {"soak", "Memory over a long run", [&] { run_soak(o, photos); }},
