@@ -11,9 +11,10 @@
 // with another DC term: a speculative segment learns its true DC terms only after it
 // is decoded. Each returns false for a block whose samples libjpeg's builds need not
 // agree on (below); the caller then leaves the file to libjpeg.
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 namespace pixelmill::imaging {
 
@@ -64,7 +65,7 @@ class ReducedBlock<1> {
   }
   void put_ac(int /*k*/, int /*value*/) {}
   // libjpeg has no SIMD 1x1 transform, so every build computes what this does.
-  bool samples(std::uint8_t* out) const {
+  bool samples(std::uint8_t* out, std::ptrdiff_t /*stride*/) const {
     out[0] = sample(dc_, q0_);
     return true;
   }
@@ -73,7 +74,8 @@ class ReducedBlock<1> {
     return true;
   }
   static std::int16_t kept_dc(const std::int16_t* record) { return record[0]; }
-  static bool kept_samples(const std::int16_t* /*record*/, std::int16_t dc, const Dequant& d, std::uint8_t* out) {
+  static bool kept_samples(const std::int16_t* /*record*/, std::int16_t dc, const Dequant& d, std::uint8_t* out,
+                           std::ptrdiff_t /*stride*/) {
     out[0] = sample(dc, d.q[0]);
     return true;
   }
@@ -89,12 +91,15 @@ class ReducedBlock<1> {
 // so a block costs one multiply-add per non-zero coefficient and no zeroing of 64.
 // (libjpeg's shortcuts for all-zero AC columns and rows give what the full formulas
 // give: descale(dq0 * 2^15, 13) == dq0 * 4, descale(w0 * 2^15, 20) == descale(w0, 5).)
-// The second pass gives four sums before the final rounding; a DC term larger by d
-// (dequantised) makes each exactly d * 2^17 larger, which is how a kept block takes
-// its true DC term later. A kept block stores only floor(sum / 2^17), in 32 bits: with
-// sum = a * 2^17 + b (0 <= b < 2^17) the final rounding (sum + d * 2^17 + 2^19) >> 20
-// is floor((a + d + 4) / 8 + b / 2^20), and b / 2^20 < 1/8 cannot carry past an
-// integer, so it is (a + d + 4) >> 3. Half the record, half the memory traffic.
+// The second pass gives four sums before the final rounding, and the dequantised DC
+// term dq0 adds exactly dq0 * 2^17 to each (4 * dq0 to column 0's first pass, times
+// 2^15): that is how a kept block takes its true DC term later. A kept block stores
+// the sums without it, and only floor(rest / 2^17), in 16 bits: with rest = r * 2^17
+// + b (0 <= b < 2^17) the final rounding (dq0 * 2^17 + rest + 2^19) >> 20 is
+// floor((r + dq0 + 4) / 8 + b / 2^20), and b / 2^20 < 1/8 cannot carry past an
+// integer, so it is (r + dq0 + 4) >> 3. A block whose samples libjpeg's builds agree
+// on (below) has |r| < 2^14. 10 bytes a block instead of the 40 of four int64 sums
+// and a DC term.
 //
 // Where libjpeg's builds agree. TurboJPEG on x86-64 runs libjpeg-turbo's SSE2 version
 // of this transform, which dequantises in 16 bits (pmullw wraps), saturates the first
@@ -113,7 +118,7 @@ template <>
 class ReducedBlock<2> {
  public:
   static constexpr bool kUsesAc = true;
-  static constexpr int kRecordSlots = 4 * 2 + 2;  // four int32 sums / 2^17, the DC term, padding
+  static constexpr int kRecordSlots = 4 + 1;  // the four r, the DC term
   static constexpr int kUnused = 10;              // accumulator of the positions 2x2 ignores
 
   void start(const Dequant& d, std::int16_t dc) {
@@ -129,7 +134,7 @@ class ReducedBlock<2> {
     wild_ |= static_cast<std::uint32_t>(value + limit) > static_cast<std::uint32_t>(2 * limit);
     acc_[d_->target[z]] += std::int64_t{value} * d_->factor[z];
   }
-  bool samples(std::uint8_t* out) const {
+  bool samples(std::uint8_t* out, std::ptrdiff_t stride) const {
     std::int64_t x[4];
     if (!sums(x) || !dc_agrees(dc_, *d_)) return false;
     std::int64_t v[4];
@@ -139,32 +144,35 @@ class ReducedBlock<2> {
       outside |= !within(v[k], kResultBound);
     }
     if (outside) return false;
-    for (int k = 0; k < 4; ++k) out[k] = range_limit(v[k]);
+    put(v, out, stride);
     return true;
   }
   bool keep(std::int16_t* record) const {
     std::int64_t x[4];
     if (!sums(x)) return false;
-    std::int32_t a[4];
-    for (int k = 0; k < 4; ++k) a[k] = static_cast<std::int32_t>(x[k] >> 17);  // |x| < 2^45: fits
-    std::memcpy(record, a, sizeof a);
-    record[8] = dc_;
-    return true;
+    const std::int64_t dq0 = std::int64_t{dc_} * d_->q[0];
+    bool outside = false;
+    for (int k = 0; k < 4; ++k) {
+      const std::int64_t r = (x[k] - dq0 * (1 << 17)) >> 17;
+      outside |= !within(r, kWord);  // never for a block the DC check and result bound let through
+      record[k] = static_cast<std::int16_t>(r);
+    }
+    record[4] = dc_;
+    return !outside;
   }
-  static std::int16_t kept_dc(const std::int16_t* record) { return record[8]; }
-  static bool kept_samples(const std::int16_t* record, std::int16_t dc, const Dequant& d, std::uint8_t* out) {
+  static std::int16_t kept_dc(const std::int16_t* record) { return record[4]; }
+  static bool kept_samples(const std::int16_t* record, std::int16_t dc, const Dequant& d, std::uint8_t* out,
+                           std::ptrdiff_t stride) {
     if (!dc_agrees(dc, d)) return false;
-    std::int32_t a[4];
-    std::memcpy(a, record, sizeof a);
-    const std::int64_t shift = (std::int64_t{dc} - record[8]) * d.q[0];  // in units of 2^17
+    const std::int64_t dq0 = std::int64_t{dc} * d.q[0];
     std::int64_t v[4];
     bool outside = false;
     for (int k = 0; k < 4; ++k) {
-      v[k] = (a[k] + shift + 4) >> 3;
+      v[k] = (record[k] + dq0 + 4) >> 3;
       outside |= !within(v[k], kResultBound);
     }
     if (outside) return false;
-    for (int k = 0; k < 4; ++k) out[k] = range_limit(v[k]);
+    put(v, out, stride);
     return true;
   }
 
@@ -174,6 +182,19 @@ class ReducedBlock<2> {
   // |v| <= bound, one compare.
   static bool within(std::int64_t v, std::int64_t bound) {
     return static_cast<std::uint64_t>(v + bound) <= static_cast<std::uint64_t>(2 * bound);
+  }
+  // Rows of two samples `stride` apart: written one byte at a time, never through a
+  // small buffer read back as wider words (a store-forwarding stall that cost the
+  // deferred pass a fifth of its time).
+  // Within +-511 (checked) libjpeg's range table is a plain clamp of v + 128.
+  static void put(const std::int64_t (&v)[4], std::uint8_t* out, std::ptrdiff_t stride) {
+    const auto clamp = [](std::int64_t x) {
+      return static_cast<std::uint8_t>(std::clamp<std::int64_t>(x + 128, 0, 255));
+    };
+    out[0] = clamp(v[0]);
+    out[1] = clamp(v[1]);
+    out[stride] = clamp(v[2]);
+    out[stride + 1] = clamp(v[3]);
   }
   static bool dc_agrees(std::int16_t dc, const Dequant& d) { return within(std::int64_t{dc} * d.q[0], kDcBound); }
 

@@ -110,7 +110,8 @@ bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int 
   return true;
 }
 
-// Writes one block's samples, made by make(samples), clipped to its plane; blocks past
+// Writes one block's samples, made by make(samples, stride): straight into its plane,
+// or for a block on the plane's edge into a buffer, clipped from there; blocks past
 // the planes' edge (MCU padding) are skipped.
 template <int kOut, class Make>
 inline void place(const Geometry& g, std::int64_t mcu_x, std::int64_t mcu_y, int phase, const Make& make) {
@@ -119,13 +120,13 @@ inline void place(const Geometry& g, std::int64_t mcu_x, std::int64_t mcu_y, int
   const PlaneView& plane = g.planes[ci];
   const std::int64_t x0 = (mcu_x * g.h[ci] + p.dx) * kOut, y0 = (mcu_y * g.v[ci] + p.dy) * kOut;
   if (x0 >= plane.width || y0 >= plane.height) return;
-  std::uint8_t samples[kOut * kOut];
-  make(samples);
   std::uint8_t* to = plane.data + y0 * plane.stride + x0;
   if (x0 + kOut <= plane.width && y0 + kOut <= plane.height) {
-    for (int r = 0; r < kOut; ++r) std::memcpy(to + r * plane.stride, samples + r * kOut, kOut);
+    make(to, plane.stride);
     return;
   }
+  std::uint8_t samples[kOut * kOut];
+  make(samples, std::ptrdiff_t{kOut});
   const auto w = static_cast<std::size_t>(std::min<std::int64_t>(kOut, plane.width - x0));
   const std::int64_t h = std::min<std::int64_t>(kOut, plane.height - y0);
   for (std::int64_t r = 0; r < h; ++r) std::memcpy(to + r * plane.stride, samples + r * kOut, w);
@@ -258,7 +259,8 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
     bool agreed = true;  // libjpeg's builds agree on the block's samples (jpeg_reduced_idct.hpp)
     if (!seg.keep) {
       if (n < g.total_blocks)
-        place<kOut>(g, mcu_x, mcu_y, phase, [&](std::uint8_t* s) { agreed = block.samples(s); });
+        place<kOut>(g, mcu_x, mcu_y, phase,
+                    [&](std::uint8_t* s, std::ptrdiff_t stride) { agreed = block.samples(s, stride); });
     } else {
       if ((n + 1) * kRecord > seg.capacity) seg.reserve(2 * seg.capacity + kRecord);
       agreed = block.keep(seg.records.get() + n * kRecord);
@@ -375,8 +377,8 @@ bool emit_kept(const Geometry& g, const std::vector<Segment>& segments, int piec
       const auto dc = static_cast<std::int16_t>(static_cast<std::uint16_t>(Block::kept_dc(record)) +
                                                 static_cast<std::uint16_t>(s.dc_offset[c] & 0xFFFF));
       place<kOut>(g, mcu_x, mcu_y, phase,
-                  [&](std::uint8_t* samples) {
-                    if (!Block::kept_samples(record, dc, g.dequant[c], samples)) agreed = false;
+                  [&](std::uint8_t* samples, std::ptrdiff_t stride) {
+                    if (!Block::kept_samples(record, dc, g.dequant[c], samples, stride)) agreed = false;
                   });
       if (++phase == g.blocks_per_mcu) {
         phase = 0;
