@@ -1,0 +1,115 @@
+// Issue 7: the split Huffman decoder (imaging/src/jpeg_split_decode.hpp) against
+// libjpeg in-process, on the big-image benchmark's 24 MP mosaic (no restart markers)
+// and on each baseline photo of ../shared/testdata/photos, at 1/4 and 1/8: TurboJPEG
+// on one thread, the split decoder as one segment, and as one segment per CPU thread.
+// Each decode is a job on pixelmill's CPU pool with OpenCV's loops on it, as in the
+// service. Prints a Markdown table of medians.
+//   split_decode [repetitions, default 21]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "jpeg_restart.hpp"
+#include "jpeg_split_decode.hpp"
+#include "jpeg_yuv.hpp"
+#include "pixelmill/runtime/cpu_pool.hpp"
+#include "pixelmill/runtime/opencv_backend.hpp"
+#include "support/big_jpeg.hpp"
+#include "support/resize_load.hpp"
+
+namespace bench = pixelmill::bench;
+namespace im = pixelmill::imaging;
+namespace rt = pixelmill::runtime;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Input {
+  std::string name, bytes;
+};
+
+std::span<const std::uint8_t> span_of(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// Median ms of `decode` run `reps` times as a job on `pool`.
+double median_ms(rt::CpuPool& pool, int reps, const std::function<bool()>& decode) {
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    std::promise<double> done;
+    rt::CpuPool::Job job;
+    job.fn = [&](rt::JobFate) {
+      const auto start = Clock::now();
+      if (decode())
+        done.set_value(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      else
+        done.set_exception(std::make_exception_ptr(std::runtime_error("a decoder refused the file")));
+    };
+    if (!pool.try_submit(std::move(job))) throw std::runtime_error("the pool refused the job");
+    ms.push_back(done.get_future().get());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+void row(rt::CpuPool& pool, int reps, const Input& input, int scale, unsigned threads) {
+  const auto bytes = span_of(input.bytes);
+  const auto header = im::read_yuv_header(bytes);
+  const auto layout = im::scan_layout(bytes);
+  if (!header || !layout || layout->restart_interval != 0) return;  // not for the split decoder
+  const int w = (header->width + scale - 1) / scale, h = (header->height + scale - 1) / scale;
+  im::YuvPlanes planes = im::allocate_yuv_planes(w, h, header->subsampling);
+  const auto split = [&](int segments) {
+    return [&, segments] {
+      // scan_layout too: the service runs it before every split decode.
+      const auto fresh = im::scan_layout(bytes);
+      return fresh && im::decode_split_into(bytes, *fresh, scale, w, h, header->subsampling, {segments},
+                                            planes.view());
+    };
+  };
+  const double lib = median_ms(pool, reps, [&] { return im::decode_yuv_into(bytes, w, h, planes.view()); });
+  const double one = median_ms(pool, reps, split(1));
+  const double all = median_ms(pool, reps, split(static_cast<int>(threads)));
+  std::printf("| %s | 1/%d | %.1f | %.1f (%.2f×) | %.1f (%.2f× of one segment) |\n", input.name.c_str(), scale, lib,
+              one, lib / one, all, one / all);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 21;
+    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+    const std::filesystem::path dir = std::string(PIXELMILL_SOURCE_DIR) + "/../shared/testdata/photos";
+    const auto photos = bench::load_photos(dir);
+    std::vector<std::string> names;  // in load_photos' order: sorted paths
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+      if (entry.path().extension() == ".jpg") names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    std::vector<Input> inputs{{"6000x4000 mosaic, q90 4:2:0", bench::big_jpeg(photos, false)}};
+    for (std::size_t i = 0; i < photos.size(); ++i) inputs.push_back({names.at(i), photos[i]});
+
+    rt::MetricsRegistry registry;
+    rt::RuntimeMetrics metrics{registry};
+    rt::CpuPool pool{{.threads = threads, .queue_length = 1}, metrics};
+    rt::OpenCvBackendGuard backend{pool};
+    std::printf("| JPEG (baseline, no restart markers) | scale | libjpeg, 1 thread, ms | split decoder, 1 segment, ms "
+                "| split decoder, %u segments on %u threads, ms |\n|---|---|---|---|---|\n",
+                threads, threads);
+    for (const Input& input : inputs)
+      for (const int scale : {4, 8}) row(pool, reps, input, scale, threads);
+    std::printf("\nMedians of %d decodes each, every decode a job on pixelmill's CPU pool (%u threads, OpenCV's "
+                "loops on it), the split decoder's times including the scan_layout() the service runs first. "
+                "Progressive photos are skipped: the split decoder does not take them.\n",
+                reps, threads);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "split_decode: %s\n", e.what());
+    return 1;
+  }
+}
