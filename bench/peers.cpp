@@ -275,31 +275,34 @@ void run_w1(const Options& o, const std::vector<std::string>& photos) {
   print_w1(o, pm, sharp, floor);
 }
 
-void run_isolation_rt(const Options& o, const std::vector<std::string>& photos) {
+// The W1 windows again under `scheduling`, both services in interleaved rounds; prints
+// `what` and the healthz table with images/s.
+void run_isolation(const Options& o, const std::vector<std::string>& photos, Scheduling scheduling,
+                   const std::string& what) {
   W1Row pm{"pixelmill"}, sharp{"sharp"};
   for (unsigned round = 0; round < o.rounds; ++round) {
-    w1_round(o, photos, Peer::pixelmill, pm, {true, o.probe_rt_priority});
-    w1_round(o, photos, Peer::sharp, sharp, {true, o.probe_rt_priority});
+    w1_round(o, photos, Peer::pixelmill, pm, scheduling);
+    w1_round(o, photos, Peer::sharp, sharp, scheduling);
   }
-  std::printf("The W1 windows again, %u clients, %.0f s per row as %u interleaved rounds, with real-time "
-              "scheduling: pixelmill's I/O threads (`--io-rt-priority %d`) and sharp's event-loop thread in "
-              "SCHED_RR %d, the probe in SCHED_FIFO %d, so a probe's wake-up does not queue behind the load "
-              "clients either.\n\n",
-              o.clients, o.window.count(), o.rounds, o.io_rt_priority, o.io_rt_priority, o.probe_rt_priority);
+  std::printf("The W1 windows again, %u clients, %.0f s per row as %u interleaved rounds, %s\n\n", o.clients,
+              o.window.count(), o.rounds, what.c_str());
   print_healthz(pm, sharp, true);
 }
 
+void run_isolation_rt(const Options& o, const std::vector<std::string>& photos) {
+  const std::string rt = std::to_string(o.io_rt_priority), probe = std::to_string(o.probe_rt_priority);
+  run_isolation(o, photos, {true, o.probe_rt_priority},
+                "with real-time scheduling: pixelmill's I/O threads (`--io-rt-priority " + rt +
+                    "`) and sharp's event-loop thread in SCHED_RR " + rt + ", the probe in SCHED_FIFO " + probe +
+                    ", so a probe's wake-up does not queue behind the load clients either.");
+}
+
 void run_isolation_probe_rt(const Options& o, const std::vector<std::string>& photos) {
-  W1Row pm{"pixelmill"}, sharp{"sharp"};
-  for (unsigned round = 0; round < o.rounds; ++round) {
-    w1_round(o, photos, Peer::pixelmill, pm, {false, o.probe_rt_priority});
-    w1_round(o, photos, Peer::sharp, sharp, {false, o.probe_rt_priority});
-  }
-  std::printf("The W1 windows again, %u clients, %.0f s per row as %u interleaved rounds: both services at "
-              "their default scheduling, only the probe in SCHED_FIFO %d, so a probe's own wake-up does not "
-              "queue behind the load clients that share the two cores with it.\n\n",
-              o.clients, o.window.count(), o.rounds, o.probe_rt_priority);
-  print_healthz(pm, sharp, true);
+  run_isolation(o, photos, {false, o.probe_rt_priority},
+                "both services at their default scheduling, only the probe in SCHED_FIFO " +
+                    std::to_string(o.probe_rt_priority) +
+                    ", so a probe's own wake-up does not queue behind the load clients that share the two cores "
+                    "with it.");
 }
 
 // ---------------------------------------------------------------- connections

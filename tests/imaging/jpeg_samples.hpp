@@ -47,15 +47,35 @@ struct Encoding {
   bool scan_per_component = false;  // sequential, but three scans
 };
 
-// libjpeg's default error handler exits the process: fine for known-good inputs.
-inline std::vector<std::uint8_t> lib_encode(const cv::Mat& bgr, const Encoding& e) {
+// A libjpeg compressor writing to memory. libjpeg's default error handler exits the
+// process: fine for known-good inputs.
+struct MemoryCompressor {
   jpeg_compress_struct c{};
   jpeg_error_mgr err{};
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
   unsigned char* buffer = nullptr;
   unsigned long size = 0;
-  jpeg_mem_dest(&c, &buffer, &size);
+
+  MemoryCompressor() {
+    c.err = jpeg_std_error(&err);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buffer, &size);
+  }
+  ~MemoryCompressor() {
+    std::free(buffer);
+    jpeg_destroy_compress(&c);
+  }
+  MemoryCompressor(const MemoryCompressor&) = delete;
+  MemoryCompressor& operator=(const MemoryCompressor&) = delete;
+
+  std::vector<std::uint8_t> finish() {
+    jpeg_finish_compress(&c);
+    return {buffer, buffer + size};
+  }
+};
+
+inline std::vector<std::uint8_t> lib_encode(const cv::Mat& bgr, const Encoding& e) {
+  MemoryCompressor compressor;
+  jpeg_compress_struct& c = compressor.c;
   c.image_width = static_cast<JDIMENSION>(bgr.cols);
   c.image_height = static_cast<JDIMENSION>(bgr.rows);
   c.input_components = bgr.channels();
@@ -80,11 +100,7 @@ inline std::vector<std::uint8_t> lib_encode(const cv::Mat& bgr, const Encoding& 
     JSAMPROW row = const_cast<JSAMPROW>(bgr.ptr<std::uint8_t>(static_cast<int>(c.next_scanline)));
     jpeg_write_scanlines(&c, &row, 1);
   }
-  jpeg_finish_compress(&c);
-  std::vector<std::uint8_t> out(buffer, buffer + size);
-  std::free(buffer);
-  jpeg_destroy_compress(&c);
-  return out;
+  return compressor.finish();
 }
 
 // `jpeg` with one quantised coefficient replaced (component, block row and column,
@@ -103,21 +119,12 @@ inline std::vector<std::uint8_t> with_coefficient(const std::vector<std::uint8_t
                                                   static_cast<JDIMENSION>(block_row), 1, TRUE);
   rows[0][block_col][natural] = static_cast<JCOEF>(value);
 
-  jpeg_compress_struct c{};
-  jpeg_error_mgr cerr{};
-  c.err = jpeg_std_error(&cerr);
-  jpeg_create_compress(&c);
-  unsigned char* buffer = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&c, &buffer, &size);
-  jpeg_copy_critical_parameters(&d, &c);
-  c.optimize_coding = TRUE;
-  jpeg_write_coefficients(&c, coefficients);
-  jpeg_finish_compress(&c);
+  MemoryCompressor compressor;
+  jpeg_copy_critical_parameters(&d, &compressor.c);
+  compressor.c.optimize_coding = TRUE;
+  jpeg_write_coefficients(&compressor.c, coefficients);
+  std::vector<std::uint8_t> out = compressor.finish();
   jpeg_finish_decompress(&d);
-  std::vector<std::uint8_t> out(buffer, buffer + size);
-  std::free(buffer);
-  jpeg_destroy_compress(&c);
   jpeg_destroy_decompress(&d);
   return out;
 }
