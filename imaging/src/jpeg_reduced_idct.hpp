@@ -119,7 +119,7 @@ class ReducedBlock<2> {
  public:
   static constexpr bool kUsesAc = true;
   static constexpr int kRecordSlots = 4 + 1;  // the four r, the DC term
-  static constexpr int kUnused = 10;              // accumulator of the positions 2x2 ignores
+  static constexpr int kUnused = 10;          // accumulator of the positions 2x2 ignores
 
   void start(const Dequant& d, std::int16_t dc) {
     d_ = &d;
