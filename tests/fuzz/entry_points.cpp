@@ -80,6 +80,14 @@ imaging::TransformOptions decode_options(Input data) {
   return options;
 }
 
+// The image's samples of two decodes at w x h: Y within the image (its padding is
+// the decoder's filler), all of Cb and Cr.
+bool same_samples(const imaging::YuvPlanes& a, const imaging::YuvPlanes& b, int w, int h) {
+  const cv::Rect image(0, 0, w, h);
+  return cv::norm(a.y(image), b.y(image), cv::NORM_INF) == 0 && cv::norm(a.cb, b.cb, cv::NORM_INF) == 0 &&
+         cv::norm(a.cr, b.cr, cv::NORM_INF) == 0;
+}
+
 }  // namespace
 
 void probe_one(Input data) {
@@ -163,10 +171,7 @@ void restart_one(Input data) {
   // in bands, to the same samples.
   require(imaging::decode_bands_into(bands, 8, w, header->subsampling, joined.view()),
           "restart: a band warned where the whole file did not");
-  const cv::Rect image(0, 0, w, h);  // the Y plane's padding is the decoder's filler
-  require(cv::norm(whole.y(image), joined.y(image), cv::NORM_INF) == 0 && cv::norm(whole.cb, joined.cb, cv::NORM_INF) == 0 &&
-              cv::norm(whole.cr, joined.cr, cv::NORM_INF) == 0,
-          "restart: bands decode differently from the whole file");
+  require(same_samples(whole, joined, w, h), "restart: bands decode differently from the whole file");
 }
 
 // One split decode of `data` at 1/scale; see split_one.
@@ -186,10 +191,7 @@ void split_decode_one(Input data, const imaging::RestartLayout& layout, const im
     clean = false;
   }
   require(clean, "split: took a file libjpeg warns about or refuses");
-  const cv::Rect image(0, 0, w, h);  // the Y plane's padding is the decoder's filler
-  require(cv::norm(whole.y(image), split.y(image), cv::NORM_INF) == 0 &&
-              cv::norm(whole.cb, split.cb, cv::NORM_INF) == 0 && cv::norm(whole.cr, split.cr, cv::NORM_INF) == 0,
-          "split: planes differ from libjpeg's");
+  require(same_samples(whole, split, w, h), "split: planes differ from libjpeg's");
 }
 
 void split_one(Input data) {
