@@ -6,6 +6,7 @@
 #include <future>
 #include <iterator>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -43,6 +44,31 @@ std::string problem_type(const test::StringResponse& res) {
 const std::string photo = "photos/umang_by_Abhishek_Mudgal.jpg";  // 3840x2160 baseline JPEG
 
 }  // namespace
+
+// The session reads a Content-Length body straight into place (read_sized_body):
+// the bytes that came with the header, then the rest as it arrives; a request sent
+// right behind the body must stay buffered for the next exchange.
+TEST_CASE("an upload that arrives in pieces, a request pipelined behind it, is stored byte for byte") {
+  test::ServerFixture f;
+  auto client = f.client();
+  const std::string original = testdata(photo);
+  REQUIRE(original.size() > 100'000);
+  client.send_raw("POST /v1/images HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                  std::to_string(original.size()) + "\r\n\r\n" + original.substr(0, 1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  client.send_raw(original.substr(1000, 50'000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  client.send_raw(original.substr(51'000) + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto created = client.read_response();
+  REQUIRE(created.result() == status::created);
+  CHECK(test::json_body(created).at("bytes") == original.size());
+  auto health = client.read_response();
+  CHECK(health.result() == status::ok);
+  CHECK(health.body() == R"({"status":"ok"})");
+  auto fetched = client.get(std::string(created[field::location]));
+  CHECK(fetched.result() == status::ok);
+  CHECK(fetched.body() == original);
+}
 
 TEST_CASE("upload, fetch, variant, 304, delete: the stored image's life") {
   test::ServerFixture f;
