@@ -376,7 +376,7 @@ void run_connections(const Options& o) {
 
 // ---------------------------------------------------------------- big image
 
-constexpr int kBigImageRequests = 15;
+constexpr int kBigImageRequests = 25;
 
 // One request of `jpeg` resized to w=800, in ms.
 double resize_ms(test::HttpClient& client, const std::string& jpeg) {
@@ -387,11 +387,27 @@ double resize_ms(test::HttpClient& client, const std::string& jpeg) {
   return Millis(Clock::now() - sent).count();
 }
 
+// Per service: CPU time per request on its CPU threads (summed) and its I/O thread.
+struct ThreadCpu {
+  double cpu_ms = 0, io_ms = 0;
+};
+
 struct BigImageResult {
   double one_ms = 0, two_ms = 0;
   double stage_ms[4] = {};      // the 1-thread service's time per stage, mean per request
   double two_stage_ms[4] = {};  // the same for the 2-thread service
+  ThreadCpu one_cpu, two_cpu;
 };
+
+// CPU time of the service's threads so far, in ms: CPU threads summed, I/O thread.
+ThreadCpu thread_cpu_ms(const bench::ServiceProcess& service) {
+  return {Millis(bench::threads_cpu_time(service.pid(), "pm-cpu-")).count(),
+          Millis(bench::threads_cpu_time(service.pid(), "pm-io-")).count()};
+}
+
+ThreadCpu per_request(ThreadCpu before, ThreadCpu after, int requests) {
+  return {(after.cpu_ms - before.cpu_ms) / requests, (after.io_ms - before.io_ms) / requests};
+}
 
 // The mean of pixelmill_cpu_job_seconds{stage=...} per job, in ms, from /metrics.
 void read_stage_means(test::HttpClient& client, double (&ms)[4]) {
@@ -415,11 +431,16 @@ BigImageResult median_resize_ms(const Options& o, const std::string& jpeg) {
   resize_ms(client_one, jpeg);
   resize_ms(client_two, jpeg);
   std::vector<double> ms_one, ms_two;
+  const ThreadCpu one_before = thread_cpu_ms(*one), two_before = thread_cpu_ms(*two);
   for (int i = 0; i < kBigImageRequests; ++i) {
     ms_one.push_back(resize_ms(client_one, jpeg));
     ms_two.push_back(resize_ms(client_two, jpeg));
   }
-  BigImageResult result{bench::percentile(ms_one, 0.5), bench::percentile(ms_two, 0.5)};
+  BigImageResult result;
+  result.one_ms = bench::percentile(ms_one, 0.5);
+  result.two_ms = bench::percentile(ms_two, 0.5);
+  result.one_cpu = per_request(one_before, thread_cpu_ms(*one), kBigImageRequests);
+  result.two_cpu = per_request(two_before, thread_cpu_ms(*two), kBigImageRequests);
   read_stage_means(client_one, result.stage_ms);
   read_stage_means(client_two, result.two_stage_ms);
   return result;
@@ -444,8 +465,11 @@ void run_big(const Options& o, const std::vector<std::string>& photos) {
     const double* one = r.stage_ms;
     const double* two = r.two_stage_ms;
     std::printf("\n%s: time per stage on the request's CPU thread, 1 → 2 CPU threads: probe %.1f → %.1f ms, "
-                "decode %.1f → %.1f ms, resize %.1f → %.1f ms, encode %.1f → %.1f ms.\n",
-                what, one[0], two[0], one[1], two[1], one[2], two[2], one[3], two[3]);
+                "decode %.1f → %.1f ms, resize %.1f → %.1f ms, encode %.1f → %.1f ms. CPU time per request "
+                "on the CPU threads (summed) %.1f → %.1f ms, on the I/O thread (receiving the upload, "
+                "sending the answer) %.2f → %.2f ms.\n",
+                what, one[0], two[0], one[1], two[1], one[2], two[2], one[3], two[3], r.one_cpu.cpu_ms,
+                r.two_cpu.cpu_ms, r.one_cpu.io_ms, r.two_cpu.io_ms);
   };
   stages("Without restart markers (the decode split by the speculative Huffman decoder)", plain);
   stages("With restart markers (the decode cut into bands at the markers)", banded);
