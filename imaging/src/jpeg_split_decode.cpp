@@ -57,7 +57,7 @@ int ceil_div(std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 
 // False when the file or the planes are outside what this decoder reproduces exactly.
 bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int scaled_width, int scaled_height,
                    int subsampling, const YuvPlanesView& dst, Geometry& g) {
-  if (l.components != kComponents || l.restart_interval != 0 || l.header_warning) return false;
+  if (l.components != kComponents || l.restart_interval < 0 || l.header_warning) return false;
   if (scale != 4 && scale != 8) return false;
   if (scaled_width != ceil_div(l.width, scale) || scaled_height != ceil_div(l.height, scale)) return false;
   g.out = 8 / scale;
@@ -147,15 +147,12 @@ void fill_luma_padding(const Geometry& g) {
 
 // ---------------------------------------------------------------- decoding
 
-// The entropy-coded data with the stuffed zero bytes removed and kPad zeros behind,
-// so that a bit position is a plain offset. False when the scan holds any marker but
-// the final EOI (scan_layout refuses those; checked again here).
-bool unstuff(Bytes jpeg, const RestartLayout& l, std::vector<std::uint8_t>& out) {
-  std::size_t end = l.eoi_offset;
-  while (end > l.scan_start && jpeg[end - 1] == 0xFF) --end;  // fill bytes before EOI
-  out.clear();
-  out.reserve(end - l.scan_start + kPadBytes);
-  std::size_t p = l.scan_start;
+// Appends the entropy-coded bytes [begin, end) with the stuffed zero bytes removed
+// and the fill bytes before the closing marker dropped. False on any other marker
+// inside (scan_layout refuses those; checked again here).
+bool unstuff_range(Bytes jpeg, std::size_t begin, std::size_t end, std::vector<std::uint8_t>& out) {
+  while (end > begin && jpeg[end - 1] == 0xFF) --end;
+  std::size_t p = begin;
   while (p < end) {
     const void* hit = std::memchr(jpeg.data() + p, 0xFF, end - p);
     const std::size_t q = hit == nullptr ? end : static_cast<std::size_t>(static_cast<const std::uint8_t*>(hit) - jpeg.data());
@@ -164,6 +161,24 @@ bool unstuff(Bytes jpeg, const RestartLayout& l, std::vector<std::uint8_t>& out)
     if (q + 1 >= end || jpeg[q + 1] != 0x00) return false;
     out.push_back(0xFF);
     p = q + 2;
+  }
+  return true;
+}
+
+// The entropy-coded data unstuffed, without its restart markers, and kPad zeros
+// behind, so that a bit position is a plain offset; `starts` gets the byte offset
+// where each restart interval begins (one entry, 0, without restart markers).
+bool unstuff(Bytes jpeg, const RestartLayout& l, std::vector<std::uint8_t>& out, std::vector<std::uint64_t>& starts) {
+  out.clear();
+  out.reserve(l.eoi_offset - l.scan_start + kPadBytes);
+  starts.clear();
+  std::size_t begin = l.scan_start;
+  for (std::size_t i = 0; i <= l.restarts.size(); ++i) {
+    const std::size_t end = i < l.restarts.size() ? l.restarts[i] : l.eoi_offset;
+    if (end < begin) return false;
+    starts.push_back(out.size());
+    if (!unstuff_range(jpeg, begin, end, out)) return false;
+    begin = end + 2;
   }
   out.resize(out.size() + kPadBytes, 0);
   return true;
@@ -274,6 +289,63 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
       }
     }
   }
+}
+
+// One restart interval, true from its first bit (a restart resets the DC predictors
+// and byte-aligns the data): `blocks` blocks from global block `first`, written
+// straight into the planes, from bit `begin`. False on anything libjpeg would warn
+// about: a bad block, the data running out, or bytes left over before the marker
+// (the last block must end within the interval's last byte).
+template <int kOut>
+bool decode_interval(const Geometry& g, const std::uint8_t* data, std::uint64_t begin, std::uint64_t end,
+                     std::int64_t first, std::int64_t blocks) {
+  ReducedBlock<kOut> block;
+  BitReader in(data, begin);
+  std::array<std::int64_t, kComponents> predictor{};
+  int phase = static_cast<int>(first % g.blocks_per_mcu);
+  std::int64_t mcu_x = first / g.blocks_per_mcu % g.mcus_per_row, mcu_y = first / g.blocks_per_mcu / g.mcus_per_row;
+  for (std::int64_t n = 0; n < blocks; ++n) {
+    if (in.position() >= end) return false;
+    const Phase& p = g.phases[static_cast<std::size_t>(phase)];
+    const auto ci = static_cast<std::size_t>(p.component);
+    std::int64_t& pred = predictor[ci];
+    if (!decode_block(in, p, g.dequant[ci], pred, block) || pred > (1 << 30) || pred < -(1 << 30)) return false;
+    bool agreed = true;
+    place<kOut>(g, mcu_x, mcu_y, phase, [&](std::uint8_t* out, std::ptrdiff_t stride) { agreed = block.samples(out, stride); });
+    if (!agreed) return false;
+    if (++phase == g.blocks_per_mcu) {
+      phase = 0;
+      if (++mcu_x == g.mcus_per_row) {
+        mcu_x = 0;
+        ++mcu_y;
+      }
+    }
+  }
+  return in.position() <= end && in.position() + 8 > end;
+}
+
+// A file with restart markers: its intervals in contiguous runs, `pieces` of them,
+// handed out to the threads as they come free. Exact without speculation.
+template <int kOut>
+bool decode_intervals(const Geometry& g, const RestartLayout& l, const std::vector<std::uint8_t>& data,
+                      const std::vector<std::uint64_t>& starts, int pieces) {
+  const auto intervals = static_cast<std::int64_t>(starts.size());
+  const std::int64_t per_interval = std::int64_t{l.restart_interval} * g.blocks_per_mcu;
+  if (intervals != (g.total_blocks + per_interval - 1) / per_interval) return false;
+  const std::uint64_t data_bytes = data.size() - kPadBytes;
+  const std::int64_t runs = std::clamp<std::int64_t>(pieces, 1, intervals);
+  std::atomic<bool> exact{true};
+  parallel_tasks(static_cast<int>(runs), [&](int r) {
+    for (std::int64_t i = intervals * r / runs; i < intervals * (r + 1) / runs && exact; ++i) {
+      const auto at = static_cast<std::size_t>(i);
+      const std::uint64_t end = i + 1 < intervals ? starts[at + 1] : data_bytes;
+      const std::int64_t first = i * per_interval;
+      if (!decode_interval<kOut>(g, data.data(), starts[at] * 8, end * 8, first,
+                                 std::min(per_interval, g.total_blocks - first)))
+        exact = false;
+    }
+  });
+  return exact;
 }
 
 int record_slots(int out) {
@@ -465,7 +537,17 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
       !make_geometry(layout, tables, scale, scaled_width, scaled_height, subsampling, dst, g))
     return false;
   std::vector<std::uint8_t> data;
-  if (!unstuff(jpeg, layout, data)) return false;
+  std::vector<std::uint64_t> starts;
+  if (!unstuff(jpeg, layout, data, starts)) return false;
+  if (layout.restart_interval > 0) {
+    // Eight runs of intervals per task: runs finish at different times.
+    const int pieces = options.segments == 1 ? 1 : 8 * options.segments;
+    if (stats != nullptr) *stats = SplitDecodeStats{std::min<int>(pieces, static_cast<int>(starts.size())), {}};
+    const bool done = g.out == 2 ? decode_intervals<2>(g, layout, data, starts, pieces)
+                                 : decode_intervals<1>(g, layout, data, starts, pieces);
+    if (done) fill_luma_padding(g);
+    return done;
+  }
   const std::uint64_t data_bytes = data.size() - kPadBytes;
   const std::uint64_t data_bits = data_bytes * 8;
   if (data_bits == 0) return false;

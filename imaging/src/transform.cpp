@@ -628,14 +628,15 @@ constexpr int kSplitDecodeMinScale = 4;
 
 // Decodes into `planes` (dw x dh, the source at 1/scale). A large JPEG is decoded on
 // all CPU threads at once, since libjpeg's Huffman decode is serial within a stream
-// and for shrink-on-load it is most of the work: cut at its restart markers when they
-// fall at MCU-row starts (jpeg_restart.hpp), else by the speculative split decoder
-// (jpeg_split_decode.hpp) at 1/4 and 1/8. At those scales a JPEG without restart
-// markers goes to the split decoder even when it is small or there is one thread, as
-// one segment: its Huffman decode and reduced inverse DCTs are 1.1-1.3x faster than
-// libjpeg's (BENCHMARKS.md). Anything else, and whatever the split decoder leaves to
-// libjpeg, decodes in one piece through TurboJPEG on this thread. `route` is set to
-// the decoder that ran and the number of pieces.
+// and for shrink-on-load it is most of the work. At 1/4 and 1/8 the split decoder
+// (jpeg_split_decode.hpp) takes any baseline Y'CbCr JPEG it reproduces exactly: at
+// its restart markers when they fall at MCU-row starts, else speculatively; on one
+// thread, or for a small image, as one piece, since its Huffman decode and reduced
+// inverse DCTs are 1.1-1.3x faster than libjpeg's (BENCHMARKS.md). At 1/2 and 1/1 a
+// large JPEG with such markers is cut into bands for TurboJPEG (jpeg_restart.hpp).
+// Anything else, and whatever the split decoder leaves to libjpeg, decodes in one
+// piece through TurboJPEG on this thread. `route` is set to the decoder that ran and
+// the number of pieces.
 bool decode_planes(std::span<const std::uint8_t> bytes, const JpegYuvHeader& header, int scale, int dw, int dh,
                    YuvPlanes& planes, JpegDecodeRoute& route) {
   const int threads = cv::getNumThreads();
@@ -643,19 +644,19 @@ bool decode_planes(std::span<const std::uint8_t> bytes, const JpegYuvHeader& hea
   route = {};
   if (large || scale >= kSplitDecodeMinScale) {
     if (const std::optional<RestartLayout> layout = scan_layout(bytes)) {
-      if (layout->restart_interval > 0) {
-        const std::vector<JpegBand> split = large ? split_at_restarts(bytes, *layout, kBandsPerThread * threads)
-                                                  : std::vector<JpegBand>{};
-        if (split.size() > 1) {
-          route = {JpegDecoder::restart_bands, static_cast<int>(split.size())};
-          return decode_bands_into(split, scale, dw, header.subsampling, planes.view());
-        }
-      } else if (scale >= kSplitDecodeMinScale) {
+      if (scale >= kSplitDecodeMinScale) {
         SplitDecodeStats stats;
         if (decode_split_into(bytes, *layout, scale, dw, dh, header.subsampling, {large ? threads : 1},
                               planes.view(), &stats)) {
           route = {JpegDecoder::split, stats.segments};
           return true;
+        }
+      }
+      if (large && layout->restart_interval > 0) {
+        const std::vector<JpegBand> split = split_at_restarts(bytes, *layout, kBandsPerThread * threads);
+        if (split.size() > 1) {
+          route = {JpegDecoder::restart_bands, static_cast<int>(split.size())};
+          return decode_bands_into(split, scale, dw, header.subsampling, planes.view());
         }
       }
     }

@@ -401,8 +401,10 @@ TEST_CASE("jpeg_yuv: data libjpeg only warns about falls back to the BGR pipelin
 TEST_CASE("jpeg_yuv: a large JPEG decodes in pieces on the pool, to the same bytes") {
   // A photo at 2400x1600 (3.8 MP, over the 2 MP threshold), 4:2:0, once plain and once
   // with a restart marker every MCU row: the same coefficients, differently framed.
-  // With markers it is cut into bands; without, at 1/4 and 1/8 shrink-on-load, the
-  // split Huffman decoder takes it in one segment per pool thread (2).
+  // At 1/4 and 1/8 shrink-on-load the split Huffman decoder takes both: the plain one
+  // in one speculative segment per pool thread (2), the other in 16 runs of restart
+  // intervals (8 per thread). At 1/2 and 1/1 the file with markers is cut into bands
+  // for TurboJPEG, the plain one decodes in one piece.
   const cv::Mat photo = decode(pixelmill::test::read_bytes(photos().front()), cv::IMREAD_COLOR);
   cv::Mat big;
   cv::resize(photo, big, cv::Size(2400, 1600), 0, 0, cv::INTER_AREA);
@@ -416,12 +418,13 @@ TEST_CASE("jpeg_yuv: a large JPEG decodes in pieces on the pool, to the same byt
     TransformOptions options;
     JpegDecoder plain_decoder;
     int segments;
+    JpegDecoder banded_decoder;
   };
-  const Case cases[] = {{sized(800, std::nullopt), JpegDecoder::libjpeg, 1},  // 1/2: libjpeg in one piece
-                        {sized(2400, std::nullopt), JpegDecoder::libjpeg, 1},  // 1/1
-                        {sized(300, 300), JpegDecoder::split, 2},
-                        {sized(200, std::nullopt), JpegDecoder::split, 2}};
-  for (const auto& [options, plain_decoder, segments] : cases) {
+  const Case cases[] = {{sized(800, std::nullopt), JpegDecoder::libjpeg, 1, JpegDecoder::restart_bands},  // 1/2
+                        {sized(2400, std::nullopt), JpegDecoder::libjpeg, 1, JpegDecoder::restart_bands},  // 1/1
+                        {sized(300, 300), JpegDecoder::split, 2, JpegDecoder::split},
+                        {sized(200, std::nullopt), JpegDecoder::split, 2, JpegDecoder::split}};
+  for (const auto& [options, plain_decoder, segments, banded_decoder] : cases) {
     CAPTURE(options.width.value_or(0));
     const PipelineResult whole = run(Pipeline::yuv, plain, options);
     const PipelineResult banded = run(Pipeline::yuv, restarts, options);
@@ -429,8 +432,8 @@ TEST_CASE("jpeg_yuv: a large JPEG decodes in pieces on the pool, to the same byt
     CHECK(whole.decode.decoder == plain_decoder);
     CHECK(whole.decode.pieces == segments);
     CHECK(banded.used == Pipeline::yuv);
-    CHECK(banded.decode.decoder == JpegDecoder::restart_bands);
-    CHECK(banded.decode.pieces == 16);  // kBandsPerThread (8) per thread of the test pool (2)
+    CHECK(banded.decode.decoder == banded_decoder);
+    CHECK(banded.decode.pieces == 16);  // 8 per thread of the test pool (2)
     CHECK(banded.transformed.bytes == whole.transformed.bytes);
   }
   // Damage inside a later band: libjpeg warns there, so the BGR pipeline runs, as
@@ -443,11 +446,11 @@ TEST_CASE("jpeg_yuv: a large JPEG decodes in pieces on the pool, to the same byt
   CHECK(fallback.transformed.width == 800);
 }
 
-TEST_CASE("jpeg_yuv: a small JPEG at 1/4 and 1/8 goes to the split decoder in one segment, to libjpeg's bytes") {
+TEST_CASE("jpeg_yuv: a small JPEG at 1/4 and 1/8 goes to the split decoder in one piece, to libjpeg's bytes") {
   // 1200x800 (under the 2 MP split threshold): at 1/4 and 1/8 the split decoder takes
-  // the plain file in one segment (it is faster than libjpeg on one thread); with a
-  // restart marker every MCU row the file is too small for bands and libjpeg decodes
-  // it whole. The same coefficients, so the same output bytes.
+  // the file in one piece (it is faster than libjpeg on one thread), with or without a
+  // restart marker every MCU row; at 1/2 libjpeg decodes both whole. The same
+  // coefficients, so the same output bytes.
   const cv::Mat photo = decode(pixelmill::test::read_bytes(photos().front()), cv::IMREAD_COLOR);
   cv::Mat small;
   cv::resize(photo, small, cv::Size(1200, 800), 0, 0, cv::INTER_AREA);
@@ -463,14 +466,14 @@ TEST_CASE("jpeg_yuv: a small JPEG at 1/4 and 1/8 goes to the split decoder in on
   for (const auto& [options, decoder] : cases) {
     CAPTURE(options.width.value_or(0));
     const PipelineResult split = run(Pipeline::yuv, plain, options);
-    const PipelineResult whole = run(Pipeline::yuv, restarts, options);
+    const PipelineResult marked = run(Pipeline::yuv, restarts, options);
     REQUIRE(split.used == Pipeline::yuv);
     CHECK(split.decode.decoder == decoder);
     CHECK(split.decode.pieces == 1);
-    REQUIRE(whole.used == Pipeline::yuv);
-    CHECK(whole.decode.decoder == JpegDecoder::libjpeg);
-    CHECK(whole.decode.pieces == 1);
-    CHECK(split.transformed.bytes == whole.transformed.bytes);
+    REQUIRE(marked.used == Pipeline::yuv);
+    CHECK(marked.decode.decoder == decoder);
+    CHECK(marked.decode.pieces == 1);
+    CHECK(split.transformed.bytes == marked.transformed.bytes);
   }
 }
 

@@ -84,7 +84,7 @@ TEST_CASE("fuzz seeds: the parsers' hand-made seeds run clean") {
   CHECK(replay(fuzz::multipart_one, source_dir / "tests/fuzz/seeds/multipart") > 5);
   sequential_opencv();
   CHECK(replay(fuzz::restart_one, source_dir / "tests/fuzz/seeds/restart") >= 4);
-  CHECK(replay(fuzz::split_one, source_dir / "tests/fuzz/seeds/split") >= 6);
+  CHECK(replay(fuzz::split_one, source_dir / "tests/fuzz/seeds/split") >= 9);
 }
 
 TEST_CASE("fuzz entry points: truncated and corrupted testdata images") {
