@@ -472,7 +472,7 @@ void run_big(const Options& o, const std::vector<std::string>& photos) {
                 r.two_cpu.cpu_ms, r.one_cpu.io_ms, r.two_cpu.io_ms);
   };
   stages("Without restart markers (the decode split by the speculative Huffman decoder)", plain);
-  stages("With restart markers (the decode cut into bands at the markers)", banded);
+  stages("With restart markers (each interval decoded on its own by the split decoder)", banded);
   std::printf("\nThe ETag's SHA-256 runs beside the transform on the other thread.\n");
 }
 
