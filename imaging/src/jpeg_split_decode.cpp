@@ -110,15 +110,35 @@ bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int 
   return true;
 }
 
+// Where a block sits: its phase in the MCU, the MCU's column and row.
+struct BlockPlace {
+  int phase = 0;
+  std::int64_t mcu_x = 0, mcu_y = 0;
+
+  // The place of block number `block` of the scan.
+  static BlockPlace of(const Geometry& g, std::int64_t block) {
+    const std::int64_t mcu = block / g.blocks_per_mcu;
+    return {static_cast<int>(block % g.blocks_per_mcu), mcu % g.mcus_per_row, mcu / g.mcus_per_row};
+  }
+  // The next block's place, in scan order.
+  void next(const Geometry& g) {
+    if (++phase < g.blocks_per_mcu) return;
+    phase = 0;
+    if (++mcu_x < g.mcus_per_row) return;
+    mcu_x = 0;
+    ++mcu_y;
+  }
+};
+
 // Writes one block's samples, made by make(samples, stride): straight into its plane,
 // or for a block on the plane's edge into a buffer, clipped from there; blocks past
 // the planes' edge (MCU padding) are skipped.
 template <int kOut, class Make>
-inline void place(const Geometry& g, std::int64_t mcu_x, std::int64_t mcu_y, int phase, const Make& make) {
-  const Phase& p = g.phases[static_cast<std::size_t>(phase)];
+inline void place(const Geometry& g, const BlockPlace& at, const Make& make) {
+  const Phase& p = g.phases[static_cast<std::size_t>(at.phase)];
   const auto ci = static_cast<std::size_t>(p.component);
   const PlaneView& plane = g.planes[ci];
-  const std::int64_t x0 = (mcu_x * g.h[ci] + p.dx) * kOut, y0 = (mcu_y * g.v[ci] + p.dy) * kOut;
+  const std::int64_t x0 = (at.mcu_x * g.h[ci] + p.dx) * kOut, y0 = (at.mcu_y * g.v[ci] + p.dy) * kOut;
   if (x0 >= plane.width || y0 >= plane.height) return;
   std::uint8_t* to = plane.data + y0 * plane.stride + x0;
   if (x0 + kOut <= plane.width && y0 + kOut <= plane.height) {
@@ -208,6 +228,23 @@ template <class Block>
   return ok;
 }
 
+// The block at `phase` of the MCU into `block`, with its component's DC predictor.
+// False on anything decode_block refuses, or a predictor past +-2^30 (wild data;
+// clamped, so that a speculative segment can go on).
+template <class Block>
+[[gnu::always_inline]] inline bool decode_at(BitReader& in, const Geometry& g, int phase,
+                                             std::array<std::int64_t, kComponents>& predictor, Block& block) {
+  const Phase& p = g.phases[static_cast<std::size_t>(phase)];
+  const auto ci = static_cast<std::size_t>(p.component);
+  std::int64_t& pred = predictor[ci];
+  const bool ok = decode_block(in, p, g.dequant[ci], pred, block);
+  if (pred > (1 << 30) || pred < -(1 << 30)) [[unlikely]] {
+    pred = std::clamp<std::int64_t>(pred, -(1 << 30), 1 << 30);
+    return false;
+  }
+  return ok;
+}
+
 // The decoder state at a block start.
 struct BlockStart {
   std::uint64_t bit = 0;
@@ -250,44 +287,30 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
   using Block = ReducedBlock<kOut>;
   constexpr int kRecord = Block::kRecordSlots;
   BitReader in(data, seg.begin);
-  int phase = 0;
+  BlockPlace at;
   std::array<std::int64_t, kComponents> predictor{};
-  std::int64_t mcu_x = 0, mcu_y = 0;
   Block block;
   if (seg.keep) seg.reserve(seg.expected_blocks * kRecord);
   for (std::int64_t n = 0;; ++n) {
     const std::uint64_t pos = in.position();
     if (pos < seg.head_end || pos >= seg.tail_begin) {
-      (pos < seg.head_end ? seg.head : seg.tail).push_back(BlockStart{pos, n, phase, predictor});
+      (pos < seg.head_end ? seg.head : seg.tail).push_back(BlockStart{pos, n, at.phase, predictor});
     }
     if (pos >= seg.stop || n >= seg.max_blocks) {
       seg.overflowed = pos < seg.stop;
       return;
     }
-    const Phase& p = g.phases[static_cast<std::size_t>(phase)];
-    const auto ci = static_cast<std::size_t>(p.component);
-    std::int64_t& pred = predictor[ci];
-    if (!decode_block(in, p, g.dequant[ci], pred, block) || pred > (1 << 30) || pred < -(1 << 30)) {
-      seg.anomalies.push_back(n);
-      pred = std::clamp<std::int64_t>(pred, -(1 << 30), 1 << 30);
-    }
+    if (!decode_at(in, g, at.phase, predictor, block)) seg.anomalies.push_back(n);
     bool agreed = true;  // libjpeg's builds agree on the block's samples (jpeg_reduced_idct.hpp)
     if (!seg.keep) {
       if (n < g.total_blocks)
-        place<kOut>(g, mcu_x, mcu_y, phase,
-                    [&](std::uint8_t* s, std::ptrdiff_t stride) { agreed = block.samples(s, stride); });
+        place<kOut>(g, at, [&](std::uint8_t* s, std::ptrdiff_t stride) { agreed = block.samples(s, stride); });
     } else {
       if ((n + 1) * kRecord > seg.capacity) seg.reserve(2 * seg.capacity + kRecord);
       agreed = block.keep(seg.records.get() + n * kRecord);
     }
     if (!agreed) seg.anomalies.push_back(n);
-    if (++phase == g.blocks_per_mcu) {
-      phase = 0;
-      if (++mcu_x == g.mcus_per_row) {
-        mcu_x = 0;
-        ++mcu_y;
-      }
-    }
+    at.next(g);
   }
 }
 
@@ -302,24 +325,12 @@ bool decode_interval(const Geometry& g, const std::uint8_t* data, std::uint64_t 
   ReducedBlock<kOut> block;
   BitReader in(data, begin);
   std::array<std::int64_t, kComponents> predictor{};
-  int phase = static_cast<int>(first % g.blocks_per_mcu);
-  std::int64_t mcu_x = first / g.blocks_per_mcu % g.mcus_per_row, mcu_y = first / g.blocks_per_mcu / g.mcus_per_row;
-  for (std::int64_t n = 0; n < blocks; ++n) {
-    if (in.position() >= end) return false;
-    const Phase& p = g.phases[static_cast<std::size_t>(phase)];
-    const auto ci = static_cast<std::size_t>(p.component);
-    std::int64_t& pred = predictor[ci];
-    if (!decode_block(in, p, g.dequant[ci], pred, block) || pred > (1 << 30) || pred < -(1 << 30)) return false;
+  BlockPlace at = BlockPlace::of(g, first);
+  for (std::int64_t n = 0; n < blocks; ++n, at.next(g)) {
+    if (in.position() >= end || !decode_at(in, g, at.phase, predictor, block)) return false;
     bool agreed = true;
-    place<kOut>(g, mcu_x, mcu_y, phase, [&](std::uint8_t* out, std::ptrdiff_t stride) { agreed = block.samples(out, stride); });
+    place<kOut>(g, at, [&](std::uint8_t* out, std::ptrdiff_t stride) { agreed = block.samples(out, stride); });
     if (!agreed) return false;
-    if (++phase == g.blocks_per_mcu) {
-      phase = 0;
-      if (++mcu_x == g.mcus_per_row) {
-        mcu_x = 0;
-        ++mcu_y;
-      }
-    }
   }
   return in.position() <= end && in.position() + 8 > end;
 }
@@ -464,13 +475,12 @@ bool emit_blocks(const Geometry& g, const InteriorMcus& interior, const Segment&
     agreed &= Block::kept_samples(record, dc, *dequant[ph], out, stride);
   };
   for (std::int64_t n = from; n < to;) {
-    const std::int64_t global = s.base + n;
-    const int phase = static_cast<int>(global % per_mcu);
-    const std::int64_t mcu_x = global / per_mcu % g.mcus_per_row, mcu_y = global / per_mcu / g.mcus_per_row;
-    const std::int64_t run = phase == 0 && mcu_y < interior.rows
+    const BlockPlace place_n = BlockPlace::of(g, s.base + n);
+    const std::int64_t mcu_x = place_n.mcu_x, mcu_y = place_n.mcu_y;
+    const std::int64_t run = place_n.phase == 0 && mcu_y < interior.rows
                                  ? std::min(interior.cols - mcu_x, (to - n) / per_mcu) : 0;
     if (run <= 0) {
-      place<kOut>(g, mcu_x, mcu_y, phase, [&](std::uint8_t* out, std::ptrdiff_t stride) { emit(n, phase, out, stride); });
+      place<kOut>(g, place_n, [&](std::uint8_t* out, std::ptrdiff_t stride) { emit(n, place_n.phase, out, stride); });
       ++n;
       continue;
     }
