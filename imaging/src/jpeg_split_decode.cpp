@@ -130,15 +130,25 @@ struct BlockPlace {
   }
 };
 
+// The plane of block `at` and the column and row of its first sample there.
+struct BlockOrigin {
+  const PlaneView& plane;
+  std::int64_t x0, y0;
+};
+
+template <int kOut>
+inline BlockOrigin origin(const Geometry& g, const BlockPlace& at) {
+  const Phase& p = g.phases[static_cast<std::size_t>(at.phase)];
+  const auto ci = static_cast<std::size_t>(p.component);
+  return {g.planes[ci], (at.mcu_x * g.h[ci] + p.dx) * kOut, (at.mcu_y * g.v[ci] + p.dy) * kOut};
+}
+
 // Writes one block's samples, made by make(samples, stride): straight into its plane,
 // or for a block on the plane's edge into a buffer, clipped from there; blocks past
 // the planes' edge (MCU padding) are skipped.
 template <int kOut, class Make>
 inline void place(const Geometry& g, const BlockPlace& at, const Make& make) {
-  const Phase& p = g.phases[static_cast<std::size_t>(at.phase)];
-  const auto ci = static_cast<std::size_t>(p.component);
-  const PlaneView& plane = g.planes[ci];
-  const std::int64_t x0 = (at.mcu_x * g.h[ci] + p.dx) * kOut, y0 = (at.mcu_y * g.v[ci] + p.dy) * kOut;
+  const auto [plane, x0, y0] = origin<kOut>(g, at);
   if (x0 >= plane.width || y0 >= plane.height) return;
   std::uint8_t* to = plane.data + y0 * plane.stride + x0;
   if (x0 + kOut <= plane.width && y0 + kOut <= plane.height) {
@@ -227,6 +237,11 @@ template <class Block>
   }
   return ok;
 }
+
+// Whether decoding that stopped at bit `at` used the data up to `end` (bits) but for
+// the padding of its last byte: libjpeg warns about whole bytes left over, and about
+// data running out.
+bool ends_in_last_byte(std::uint64_t at, std::uint64_t end) { return at <= end && at + 8 > end; }
 
 // The block at `phase` of the MCU into `block`, with its component's DC predictor.
 // False on anything decode_block refuses, or a predictor past +-2^30 (wild data;
@@ -332,21 +347,20 @@ bool decode_interval(const Geometry& g, const std::uint8_t* data, std::uint64_t 
     place<kOut>(g, at, [&](std::uint8_t* out, std::ptrdiff_t stride) { agreed = block.samples(out, stride); });
     if (!agreed) return false;
   }
-  return in.position() <= end && in.position() + 8 > end;
+  return ends_in_last_byte(in.position(), end);
 }
 
-// A file with restart markers: its intervals in contiguous runs, `pieces` of them,
+// A file with restart markers: its intervals in `runs` contiguous runs (1..intervals),
 // handed out to the threads as they come free. Exact without speculation.
 template <int kOut>
 bool decode_intervals(const Geometry& g, const RestartLayout& l, const std::vector<std::uint8_t>& data,
-                      const std::vector<std::uint64_t>& starts, int pieces) {
+                      const std::vector<std::uint64_t>& starts, int runs) {
   const auto intervals = static_cast<std::int64_t>(starts.size());
   const std::int64_t per_interval = std::int64_t{l.restart_interval} * g.blocks_per_mcu;
   if (intervals != (g.total_blocks + per_interval - 1) / per_interval) return false;
   const std::uint64_t data_bytes = data.size() - kPadBytes;
-  const std::int64_t runs = std::clamp<std::int64_t>(pieces, 1, intervals);
   std::atomic<bool> exact{true};
-  parallel_tasks(static_cast<int>(runs), [&](int r) {
+  parallel_tasks(runs, [&](int r) {
     for (std::int64_t i = intervals * r / runs; i < intervals * (r + 1) / runs && exact; ++i) {
       const auto at = static_cast<std::size_t>(i);
       const std::uint64_t end = i + 1 < intervals ? starts[at + 1] : data_bytes;
@@ -421,7 +435,7 @@ bool join(const Geometry& g, std::vector<Segment>& segments, std::uint64_t data_
     return false;
   const auto end = std::find_if(last.tail.begin(), last.tail.end(),
                                 [&](const BlockStart& s) { return s.block == last.end_true; });
-  return end != last.tail.end() && end->bit <= data_bits && end->bit + 8 > data_bits;
+  return end != last.tail.end() && ends_in_last_byte(end->bit, data_bits);
 }
 
 // The MCUs whose blocks all lie inside the planes: [0, cols) x [0, rows). Their
@@ -450,8 +464,9 @@ InteriorMcus interior_mcus(const Geometry& g) {
 // Own blocks [from, to) of kept segment `s` into the planes, with their true DC terms.
 // Runs of whole interior MCUs go by pointer steps: placing every block through
 // place() made this pass a third slower at 1/4 and twice as slow at 1/8 on the 24 MP
-// benchmark image. Blocks at the planes' edges and in partial MCUs go through place(). False when a block's true DC term takes
-// it where libjpeg's builds disagree (jpeg_reduced_idct.hpp).
+// benchmark image. Blocks at the planes' edges and in partial MCUs go through
+// place(). False when a block's true DC term takes it where libjpeg's builds
+// disagree (jpeg_reduced_idct.hpp).
 template <int kOut>
 bool emit_blocks(const Geometry& g, const InteriorMcus& interior, const Segment& s, std::int64_t from,
                  std::int64_t to) {
@@ -489,12 +504,10 @@ bool emit_blocks(const Geometry& g, const InteriorMcus& interior, const Segment&
     std::array<std::ptrdiff_t, kMaxBlocksPerMcu> step{}, stride{};
     for (int phase_i = 0; phase_i < per_mcu; ++phase_i) {
       const auto ph = static_cast<std::size_t>(phase_i);
-      const Phase& p = g.phases[ph];
-      const auto ci = static_cast<std::size_t>(p.component);
-      const PlaneView& plane = g.planes[ci];
+      const auto [plane, x0, y0] = origin<kOut>(g, BlockPlace{phase_i, mcu_x, mcu_y});
       stride[ph] = plane.stride;
-      step[ph] = std::ptrdiff_t{g.h[ci]} * kOut;
-      at[ph] = plane.data + (mcu_y * g.v[ci] + p.dy) * kOut * plane.stride + (mcu_x * g.h[ci] + p.dx) * kOut;
+      step[ph] = std::ptrdiff_t{g.h[static_cast<std::size_t>(g.phases[ph].component)]} * kOut;
+      at[ph] = plane.data + y0 * plane.stride + x0;
     }
     for (std::int64_t m = 0; m < run; ++m) {
       for (int phase_i = 0; phase_i < per_mcu; ++phase_i, ++n) {
@@ -550,11 +563,12 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
   std::vector<std::uint64_t> starts;
   if (!unstuff(jpeg, layout, data, starts)) return false;
   if (layout.restart_interval > 0) {
-    // Eight runs of intervals per task: runs finish at different times.
-    const int pieces = options.segments == 1 ? 1 : 8 * options.segments;
-    if (stats != nullptr) *stats = SplitDecodeStats{std::min<int>(pieces, static_cast<int>(starts.size())), {}};
-    const bool done = g.out == 2 ? decode_intervals<2>(g, layout, data, starts, pieces)
-                                 : decode_intervals<1>(g, layout, data, starts, pieces);
+    // Eight runs of intervals per task: runs finish at different times. At most one
+    // run per interval (`starts` has one entry per interval).
+    const int runs = std::min<int>(options.segments == 1 ? 1 : 8 * options.segments, static_cast<int>(starts.size()));
+    if (stats != nullptr) *stats = SplitDecodeStats{runs, {}};
+    const bool done = g.out == 2 ? decode_intervals<2>(g, layout, data, starts, runs)
+                                 : decode_intervals<1>(g, layout, data, starts, runs);
     if (done) fill_luma_padding(g);
     return done;
   }
