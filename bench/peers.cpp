@@ -17,10 +17,12 @@
 //                connection, healthz latency with and without them.
 //   big          one 24 MP JPEG (generated: a photo scaled to 6000x4000, q90 4:2:0,
 //                with and without restart markers) resized alone, --cpu-threads 1 vs 2.
+//   alone        each W1 photo alone, one request at a time: pixelmill, pixelmill
+//                without huge pages for malloc, sharp; medians and page faults.
 //   soak         both services under W1 at once for --soak-seconds, RSS every 10 s.
 // Prints Markdown (bench/peers.sh writes it into BENCHMARKS.md via bench/run).
 //   peers [--seconds S] [--rounds N] [--clients N]
-//         [--phases w1,isolation-rt,isolation-probe-rt,connections,big,soak] [--soak-seconds S]
+//         [--phases w1,isolation-rt,isolation-probe-rt,connections,big,alone,soak] [--soak-seconds S]
 //         [--connections N] [--io-rt-priority N] [--probe-rt-priority N]
 //         [--binary PATH] [--node PATH] [--sharp-dir DIR] [--photos DIR]
 #include <arpa/inet.h>
@@ -49,6 +51,7 @@
 #include <vector>
 
 #include "metrics_text.hpp"
+#include "pixelmill/runtime/allocator.hpp"
 #include "support/big_jpeg.hpp"
 #include "support/flags.hpp"
 #include "support/proc_stats.hpp"
@@ -66,7 +69,7 @@ struct Options {
   Seconds window{30};
   unsigned rounds = 3;
   unsigned clients = 2 * std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::string> phases{"w1", "isolation-rt", "isolation-probe-rt", "connections", "big", "soak"};
+  std::vector<std::string> phases{"w1", "isolation-rt", "isolation-probe-rt", "connections", "big", "alone", "soak"};
   Seconds soak{300};
   int connections = 10000;
   std::string binary = PIXELMILL_BINARY;
@@ -476,6 +479,43 @@ void run_big(const Options& o, const std::vector<std::string>& photos) {
   std::printf("\nThe ETag's SHA-256 runs beside the transform on the other thread.\n");
 }
 
+// ---------------------------------------------------------------- photos alone
+
+constexpr int kAloneRequests = 11;
+
+// Each photo of W1 alone, one request at a time: the latency a user sees on an idle
+// service. pixelmill at its defaults, pixelmill without huge pages for malloc
+// (runtime.malloc_huge_pages), and sharp, asked in turn so that foreign load falls on
+// all three alike; one warm-up request each.
+void run_alone(const Options& o, const std::vector<std::string>& photos) {
+  std::printf("| photo | size, MB | pixelmill, ms | pixelmill, no huge pages, ms | sharp, ms | page faults per request, "
+              "pixelmill / no huge pages |\n|---|---|---|---|---|---|\n");
+  for (std::size_t p = 0; p < photos.size(); ++p) {
+    // Fresh services per photo: what malloc keeps between requests depends on what
+    // came before, so every photo starts from the same state.
+    const auto pm = start(o, Peer::pixelmill);
+    const auto small_pages = start(o, Peer::pixelmill, {"--malloc-huge-pages", "false"});
+    const auto sharp = start(o, Peer::sharp);
+    test::HttpClient pm_client(pm->port()), small_client(small_pages->port()), sharp_client(sharp->port());
+    const std::string& jpeg = photos[p];
+    resize_ms(pm_client, jpeg), resize_ms(small_client, jpeg), resize_ms(sharp_client, jpeg);
+    std::vector<double> a, b, c;
+    const double faults_a = bench::minor_faults(pm->pid()), faults_b = bench::minor_faults(small_pages->pid());
+    for (int i = 0; i < kAloneRequests; ++i) {
+      a.push_back(resize_ms(pm_client, jpeg));
+      b.push_back(resize_ms(small_client, jpeg));
+      c.push_back(resize_ms(sharp_client, jpeg));
+    }
+    std::printf("| %zu | %.2f | %.1f | %.1f | %.1f | %.0f / %.0f |\n", p + 1, static_cast<double>(jpeg.size()) / 1e6,
+                bench::percentile(a, 0.5), bench::percentile(b, 0.5), bench::percentile(c, 0.5),
+                (bench::minor_faults(pm->pid()) - faults_a) / kAloneRequests,
+                (bench::minor_faults(small_pages->pid()) - faults_b) / kAloneRequests);
+  }
+  std::printf("\nMedians of %d requests per photo (the JPEGs of W1 in name order, resized to w=800) to each "
+              "service, started afresh for each photo, asked in turn, one request at a time, after one "
+              "warm-up each.\n", kAloneRequests);
+}
+
 // ---------------------------------------------------------------- soak
 
 void run_soak(const Options& o, const std::vector<std::string>& photos) {
@@ -524,6 +564,10 @@ void run_soak(const Options& o, const std::vector<std::string>& photos) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The in-process floor gets the allocator the service has (runtime/allocator.hpp);
+  // each service starts without this process's GLIBC_TUNABLES (service_process.hpp).
+  runtime::prepare_huge_pages(true, argv);
+  runtime::tune_allocator();
   try {
     const auto o = parse_options(argc, argv);
     const auto photos = bench::load_photos(o.photos);
@@ -538,6 +582,7 @@ int main(int argc, char** argv) {
          [&] { run_isolation_probe_rt(o, photos); }},
         {"connections", "Idle connections", [&] { run_connections(o); }},
         {"big", "One big image, 1 vs 2 CPU threads", [&] { run_big(o, photos); }},
+        {"alone", "Each photo alone", [&] { run_alone(o, photos); }},
         {"soak", "Memory over a long run", [&] { run_soak(o, photos); }},
     };
     for (const auto& [phase, title, run] : phases) {

@@ -190,9 +190,10 @@ double big_image_ms(const std::string& photo, unsigned threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pixelmill::runtime::prepare_huge_pages(true, argv);  // as the service's main() does
   const double seconds = argc > 1 ? std::stod(argv[1]) : 20;
   spdlog::set_level(spdlog::level::warn);  // no access log in the measurement
-  pixelmill::runtime::tune_allocator();    // as the service's main() does
+  pixelmill::runtime::tune_allocator();    // likewise
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const auto photos = load_photos();
   const Result local = with_peak_rss([&] { return in_process(photos, cores, seconds); });

@@ -37,10 +37,14 @@ int main(int argc, char** argv) {
     std::printf("pixelmill %.*s\n", static_cast<int>(config::version().size()), config::version().data());
     return 0;
   }
+  // Before any thread starts, and before signals are blocked (the mask survives exec).
+  const runtime::HugePagesState huge_pages = runtime::prepare_huge_pages(loaded.settings.runtime.malloc_huge_pages, argv);
   const auto settings = config::resolve_auto(loaded.settings, runtime::available_cores());
   runtime::configure_logging(settings.log);
   const runtime::ShutdownSignals signals;  // before any thread starts
   if (!runtime::tune_allocator()) runtime::log_event(spdlog::level::warn, "allocator policy refused by malloc", {});
+  runtime::log_event(spdlog::level::info, "malloc huge pages",
+                     {{"on", huge_pages.on ? "true" : "false"}, {"reason", huge_pages.reason}});
   try {
     server::Service service(settings);
     service.start();

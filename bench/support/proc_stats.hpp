@@ -10,23 +10,33 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace pixelmill::bench {
 
 using Seconds = std::chrono::duration<double>;
 
-// utime + stime (fields 14 and 15 of /proc/PID/stat), all threads.
-inline Seconds process_cpu_time(pid_t pid) {
+// Fields `first` and `first + 1` of /proc/PID/stat (1-based, as in proc(5)), all threads.
+inline std::pair<double, double> stat_fields(pid_t pid, int first) {
   std::ifstream stat(std::filesystem::path("/proc") / std::to_string(pid) / "stat");
   std::string line;
   std::getline(stat, line);
   std::istringstream fields(line.substr(line.rfind(')') + 2));  // from field 3, the state
   std::string field;
-  for (int i = 3; i < 14; ++i) fields >> field;
-  double utime = 0, stime = 0;
-  fields >> utime >> stime;
+  for (int i = 3; i < first; ++i) fields >> field;
+  double a = 0, b = 0;
+  fields >> a >> b;
+  return {a, b};
+}
+
+// utime + stime (fields 14 and 15), all threads.
+inline Seconds process_cpu_time(pid_t pid) {
+  const auto [utime, stime] = stat_fields(pid, 14);
   return Seconds((utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK)));
 }
+
+// Minor page faults so far (field 10), all threads.
+inline double minor_faults(pid_t pid) { return stat_fields(pid, 10).first; }
 
 // The CPU time of the process's threads whose name starts with `prefix` (pixelmill's
 // "pm-io-", "pm-cpu-"), summed: the first field of /proc/PID/task/TID/schedstat, time

@@ -60,7 +60,9 @@ class ServiceProcess {
     std::optional<test::ChildProcess> process;
     try {
       const std::string name = argv.front();
-      process.emplace(std::move(argv));
+      // GLIBC_TUNABLES emptied: a benchmark that runs with huge pages for malloc
+      // (runtime/allocator.hpp) does not pass them on; each service makes its own choice.
+      process.emplace(std::move(argv), test::ChildProcess::Env{{"GLIBC_TUNABLES", ""}});
       const auto line = process->wait_for_line(ready, std::chrono::seconds(20));
       std::smatch match;
       if (!line || !std::regex_search(*line, match, std::regex(pattern))) {

@@ -378,6 +378,10 @@ std::vector<KeyDescriptor> make_keys() {
                    Field{&S::runtime, &Rt::stall_threshold}, 1ms, 60s),
       duration_key({"runtime", "job_deadline", "", "time limit of one image job; past it, 504"},
                    Field{&S::runtime, &Rt::job_deadline}, 1ms, 1h),
+      bool_key({"runtime", "malloc_huge_pages", "--malloc-huge-pages",
+                "back malloc's memory with transparent huge pages (the process re-executes itself "
+                "once with GLIBC_TUNABLES=glibc.malloc.hugetlb=1)"},
+               Field{&S::runtime, &Rt::malloc_huge_pages}),
       path_key({"storage", "data_dir", "--data-dir", "directory holding stored images and variants"},
                Field{&S::storage, &StorageSettings::data_dir}),
       integer_key({"storage", "cache_max_bytes", "", "disk space for cached variants, in bytes; LRU beyond"},

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "binary_service.hpp"
 #include "child_process.hpp"
 #include "pixelmill/config/load.hpp"
 
@@ -93,4 +95,65 @@ TEST_CASE("an invalid listen address exits 2") {
   check_one_error_line(o);
   CHECK_CONTAINS(o.err, "server.listen");
   CHECK_CONTAINS(o.err, "999.1.1.1:80");
+}
+
+namespace {
+
+// The child's environment as the kernel holds it (after any exec of its own).
+std::string environment_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(all.begin(), all.end(), '\0', '\n');
+  return "\n" + all;
+}
+
+bool kernel_offers_thp() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  return std::getline(in, line) && line.find("[never]") == std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("the binary re-executes itself once with glibc.malloc.hugetlb=1, unless told not to") {
+  const auto data = std::filesystem::temp_directory_path() / ("pixelmill-thp-" + std::to_string(::getpid()));
+  const std::vector<std::string> base{"--listen", "127.0.0.1:0", "--data-dir", data.string()};
+  const pixelmill::test::ChildProcess::Env no_tunables{{"GLIBC_TUNABLES", ""}};
+  SUBCASE("default") {
+    auto service = pixelmill::test::start_binary(base, no_tunables);
+    const std::string env = environment_of(service.process.pid());
+    const auto line = service.process.wait_for_line("malloc huge pages", std::chrono::seconds(5));
+    REQUIRE(line);
+    if (kernel_offers_thp()) {
+      CHECK_CONTAINS(env, "\nGLIBC_TUNABLES=glibc.malloc.hugetlb=1\n");
+      CHECK_CONTAINS(*line, "on=true");
+      CHECK_CONTAINS(*line, "GLIBC_TUNABLES sets glibc.malloc.hugetlb=1");
+    } else {
+      CHECK_CONTAINS(env, "\nGLIBC_TUNABLES=\n");
+      CHECK_CONTAINS(*line, "on=false");
+    }
+    // One start-up: the process before the exec logs nothing.
+    const std::string& out = service.process.stdout_text();
+    std::size_t starts = 0;
+    for (auto at = out.find("malloc huge pages"); at != std::string::npos; at = out.find("malloc huge pages", at + 1)) ++starts;
+    CHECK(starts == 1);
+  }
+  SUBCASE("--malloc-huge-pages false") {
+    auto flags = base;
+    flags.insert(flags.end(), {"--malloc-huge-pages", "false"});
+    auto service = pixelmill::test::start_binary(flags, no_tunables);
+    CHECK_CONTAINS(environment_of(service.process.pid()), "\nGLIBC_TUNABLES=\n");
+    const auto line = service.process.wait_for_line("malloc huge pages", std::chrono::seconds(5));
+    REQUIRE(line);
+    CHECK_CONTAINS(*line, "on=false");
+    CHECK_CONTAINS(*line, "runtime.malloc_huge_pages = false");
+  }
+  SUBCASE("the user's own value is kept") {
+    auto service = pixelmill::test::start_binary(base, {{"GLIBC_TUNABLES", "glibc.malloc.hugetlb=0"}});
+    CHECK_CONTAINS(environment_of(service.process.pid()), "\nGLIBC_TUNABLES=glibc.malloc.hugetlb=0\n");
+    const auto line = service.process.wait_for_line("malloc huge pages", std::chrono::seconds(5));
+    REQUIRE(line);
+    CHECK_CONTAINS(*line, "on=false");
+  }
+  std::filesystem::remove_all(data);
 }

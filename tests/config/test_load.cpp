@@ -512,7 +512,7 @@ TEST_CASE("config/pixelmill.toml documents every key with its default") {
     CHECK_MESSAGE((key_at != std::string::npos && key_at < next_section), (section + "." + key));
     ++keys;
   }
-  CHECK(keys == 28);
+  CHECK(keys == 29);
 }
 
 TEST_CASE("resolve_auto fills the 0 = auto values from the core count") {

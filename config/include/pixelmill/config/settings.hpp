@@ -45,6 +45,7 @@ struct RuntimeSettings {
   std::chrono::milliseconds heartbeat_period{10};
   std::chrono::milliseconds stall_threshold{50};
   std::chrono::milliseconds job_deadline{std::chrono::seconds(30)};
+  bool malloc_huge_pages = true;  // glibc.malloc.hugetlb=1 (runtime/allocator.hpp)
 };
 
 struct StorageSettings {

@@ -7,6 +7,7 @@
 // Keeping freed memory in malloc's arenas reuses those pages instead: RSS settles at
 // the working set's high-water mark and stays flat (bench/peers' soak shows it).
 #include <cstddef>
+#include <string>
 
 namespace pixelmill::runtime {
 
@@ -21,5 +22,35 @@ struct AllocatorPolicy {
 
 // Applies the policy; false if glibc refused a value (then its defaults stay).
 bool tune_allocator(const AllocatorPolicy& policy = {});
+
+// Transparent huge pages for malloc's memory (glibc's tunable glibc.malloc.hugetlb=1:
+// malloc madvises its arenas and mmapped blocks MADV_HUGEPAGE). What it is for: the
+// blocks the policy above cannot keep. libjpeg's coefficient buffer for a progressive
+// JPEG is 2 bytes per sample, 36-50 MB for the benchmark's 12-16 MP photos: above
+// glibc's mmap ceiling, so every decode maps it afresh and touches it page by page.
+// With 4 KiB pages that is 10,000 page faults a decode, about 10 us each on the
+// benchmark VM; with 2 MiB pages, 25.
+struct HugePagesState {
+  bool on = false;
+  std::string reason;  // why on or off, for the start-up log
+};
+
+// Call first in main, before any thread starts. glibc reads GLIBC_TUNABLES once, at
+// start-up, and has no mallopt for huge pages, so when `wanted`, the kernel offers
+// them (/sys/kernel/mm/transparent_hugepage/enabled is not [never]) and
+// GLIBC_TUNABLES does not name glibc.malloc.hugetlb yet, this adds it and executes
+// /proc/self/exe again with the same arguments: it does not return then. A
+// GLIBC_TUNABLES that names the tunable already (after that exec, or set by the
+// user) is left as it is.
+HugePagesState prepare_huge_pages(bool wanted, char** argv);
+
+// The same decision without the exec, for the tests: given the environment's
+// GLIBC_TUNABLES (nullptr: unset) and the kernel's THP mode line, the value to
+// execute with (empty: no exec) and the state to report.
+struct HugePagesPlan {
+  std::string exec_with_tunables;
+  HugePagesState state;
+};
+HugePagesPlan plan_huge_pages(bool wanted, const char* tunables, const std::string& thp_mode);
 
 }  // namespace pixelmill::runtime
