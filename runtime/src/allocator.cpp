@@ -23,15 +23,15 @@ bool tune_allocator(const AllocatorPolicy& policy) {
 namespace {
 
 constexpr std::string_view kTunable = "glibc.malloc.hugetlb";
+constexpr std::string_view kTunableSet = "glibc.malloc.hugetlb=";
 
 // Whether GLIBC_TUNABLES ("name=value:name=value") names kTunable; its value if so.
 bool find_tunable(std::string_view tunables, std::string_view& value) {
   while (!tunables.empty()) {
     const auto end = tunables.find(':');
     const std::string_view item = tunables.substr(0, end);
-    if (item.substr(0, kTunable.size()) == kTunable && item.size() > kTunable.size() &&
-        item[kTunable.size()] == '=') {
-      value = item.substr(kTunable.size() + 1);
+    if (item.starts_with(kTunableSet)) {
+      value = item.substr(kTunableSet.size());
       return true;
     }
     if (end == std::string_view::npos) break;

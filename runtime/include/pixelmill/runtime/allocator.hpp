@@ -26,8 +26,10 @@ bool tune_allocator(const AllocatorPolicy& policy = {});
 // Transparent huge pages for malloc's memory (glibc's tunable glibc.malloc.hugetlb=1:
 // malloc madvises its arenas and mmapped blocks MADV_HUGEPAGE). What it is for: the
 // blocks the policy above cannot keep. libjpeg's coefficient buffer for a progressive
-// JPEG is 2 bytes per sample, 36-50 MB for the benchmark's 12-16 MP photos: above
-// glibc's mmap ceiling, so every decode maps it afresh and touches it page by page.
+// JPEG is 2 bytes per sample, 36-50 MB for the benchmark's 12-16 MP photos, one array
+// per component: above glibc's mmap ceiling, or in an extra heap of a thread's arena,
+// which glibc unmaps once it is empty. So a decode maps it afresh and touches it page
+// by page.
 // With 4 KiB pages that is 10,000 page faults a decode, about 10 us each on the
 // benchmark VM; with 2 MiB pages, 25.
 struct HugePagesState {
