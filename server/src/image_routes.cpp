@@ -28,15 +28,17 @@ Bytes as_bytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
+std::string_view as_text(const RequestBody::value_type& body) { return {body.data(), body.size()}; }
+
 // The request body, taken without a copy, and where the image sits inside it.
 struct Upload {
-  std::shared_ptr<const std::string> body;
+  std::shared_ptr<const RequestBody::value_type> body;
   std::string boundary;  // empty: the body is the image itself
 
   // Runs on the CPU pool: finding a multipart part scans the whole body.
   Bytes image() const {
-    if (boundary.empty()) return as_bytes(*body);
-    return as_bytes(find_file_part(*body, boundary).content);
+    if (boundary.empty()) return as_bytes(as_text(*body));
+    return as_bytes(find_file_part(as_text(*body), boundary).content);
   }
 };
 
@@ -54,7 +56,7 @@ Upload take_upload(Request& request) {
   if (request.body().empty()) {
     throw HttpError(http::status::bad_request, "empty-body", "The request has no image in its body.");
   }
-  upload.body = std::make_shared<const std::string>(std::move(request.body()));
+  upload.body = std::make_shared<const RequestBody::value_type>(std::move(request.body()));
   return upload;
 }
 

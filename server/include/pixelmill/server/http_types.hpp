@@ -5,14 +5,18 @@
 #include <vector>
 
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/vector_body.hpp>
+
+#include "pixelmill/server/uninitialized_allocator.hpp"
 
 namespace pixelmill::server {
 
 namespace http = boost::beast::http;
 
-using Request = http::request<http::string_body>;
+// Request bytes are received into a buffer sized first and never zero-filled
+// (uninitialized_allocator.hpp); Beast's chunked reader grows it the same way.
+using RequestBody = http::vector_body<char, UninitializedAllocator<char>>;
+using Request = http::request<RequestBody>;
 // A byte vector body: encoders hand over their output buffer by move, no copy.
 using Response = http::response<http::vector_body<std::uint8_t>>;
 
