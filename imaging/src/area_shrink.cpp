@@ -106,7 +106,9 @@ void row_pass(const std::uint16_t* mid, const AxisTaps& tx, std::uint8_t* out, i
     for (std::size_t k = 0; k < taps; ++k, from += Cn) {
       for (int c = 0; c < Cn; ++c) sum[c] += wx[k] * from[c];
     }
-    for (int c = 0; c < Cn; ++c) out[dx * Cn + static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(std::min<std::uint32_t>(sum[c] >> kRowShift, 255));
+    for (int c = 0; c < Cn; ++c) {
+      out[dx * Cn + static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(std::min<std::uint32_t>(sum[c] >> kRowShift, 255));
+    }
   }
 }
 
