@@ -76,10 +76,17 @@ AxisTaps area_taps(int source, int target) {
   return axis;
 }
 
+// Built for AVX2 as well as the baseline, picked at load time by an ifunc resolver:
+// 32-bit multiplies vectorise poorly without it. Not under ThreadSanitizer, which is
+// not yet initialised when the dynamic loader runs resolvers (the binary segfaults).
+#if defined(__SANITIZE_THREAD__)
+#define PIXELMILL_AVX2_CLONE
+#else
+#define PIXELMILL_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#endif
+
 // One output row's column pass: the weighted sum of its source rows, over whole rows.
-// Built for AVX2 as well as the baseline, picked at load time: 32-bit multiplies
-// vectorise poorly without it.
-__attribute__((target_clones("avx2", "default"))) void column_pass(const cv::Mat& src, const AxisTaps& ty, int dy,
+PIXELMILL_AVX2_CLONE void column_pass(const cv::Mat& src, const AxisTaps& ty, int dy,
                                                                    std::uint32_t* acc, std::uint16_t* mid,
                                                                    std::size_t row_len) {
   const auto yi = static_cast<std::size_t>(dy);
