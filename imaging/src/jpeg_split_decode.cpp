@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -50,9 +51,29 @@ struct Geometry {
   std::array<Dequant, kComponents> dequant{};
   std::array<PlaneView, kComponents> planes{};
   std::array<cv::Size, kComponents> covered{};  // of each plane, by the component's blocks
+  // The MCUs whose blocks all lie inside the planes: [0, interior_cols) x [0,
+  // interior_rows). Their blocks are written without clipping (BlockCursor).
+  std::int64_t interior_cols = 0, interior_rows = 0;
 };
 
 int ceil_div(std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+// Geometry::interior_*: block column b = mcu_x * h + dx is inside while
+// (b + 1) * out <= the plane's width, and the same for rows.
+void set_interior(Geometry& g) {
+  const auto last = [&](int samples, int offset, int per_mcu) -> std::int64_t {
+    const int last_block = samples / g.out - 1 - offset;
+    return last_block < 0 ? 0 : last_block / per_mcu + 1;
+  };
+  g.interior_cols = g.mcus_per_row;
+  g.interior_rows = g.mcu_rows;
+  for (int phase = 0; phase < g.blocks_per_mcu; ++phase) {
+    const Phase& p = g.phases[static_cast<std::size_t>(phase)];
+    const auto ci = static_cast<std::size_t>(p.component);
+    g.interior_cols = std::min(g.interior_cols, last(g.planes[ci].width, p.dx, g.h[ci]));
+    g.interior_rows = std::min(g.interior_rows, last(g.planes[ci].height, p.dy, g.v[ci]));
+  }
+}
 
 // False when the file or the planes are outside what this decoder reproduces exactly.
 bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int scaled_width, int scaled_height,
@@ -107,6 +128,7 @@ bool make_geometry(const RestartLayout& l, const Tables& tables, int scale, int 
   }
   g.blocks_per_mcu = blocks;
   g.total_blocks = std::int64_t{g.mcus_per_row} * g.mcu_rows * blocks;
+  set_interior(g);
   return true;
 }
 
@@ -161,6 +183,54 @@ inline void place(const Geometry& g, const BlockPlace& at, const Make& make) {
   const std::int64_t h = std::min<std::int64_t>(kOut, plane.height - y0);
   for (std::int64_t r = 0; r < h; ++r) std::memcpy(to + r * plane.stride, samples + r * kOut, w);
 }
+
+// Blocks in scan order from a given one, with where each one's samples go: a block
+// of an interior MCU straight into its plane, at a fixed step along the MCU row; the
+// others through place(). Placing every block through place() made a pass over the
+// blocks a third slower at 1/4 and twice as slow at 1/8 on the 24 MP benchmark image.
+template <int kOut>
+class BlockCursor {
+ public:
+  BlockCursor(const Geometry& g, std::int64_t block) : g_(&g), at_(BlockPlace::of(g, block)) { start_row(); }
+
+  const BlockPlace& where() const { return at_; }
+
+  // Writes the current block's samples, made by make(samples, stride).
+  template <class Make>
+  void write(const Make& make) const {
+    if (at_.mcu_x < inside_cols_) {
+      const auto ph = static_cast<std::size_t>(at_.phase);
+      make(row_[ph] + at_.mcu_x * step_[ph], stride_[ph]);
+    } else {
+      place<kOut>(*g_, at_, make);
+    }
+  }
+
+  void next() {
+    at_.next(*g_);
+    if (at_.phase == 0 && at_.mcu_x == 0) start_row();
+  }
+
+ private:
+  // Each phase's first block in the row, when the row is interior.
+  void start_row() {
+    inside_cols_ = at_.mcu_y < g_->interior_rows ? g_->interior_cols : 0;
+    if (inside_cols_ == 0) return;
+    for (int phase = 0; phase < g_->blocks_per_mcu; ++phase) {
+      const auto ph = static_cast<std::size_t>(phase);
+      const auto [plane, x0, y0] = origin<kOut>(*g_, BlockPlace{phase, 0, at_.mcu_y});
+      row_[ph] = plane.data + y0 * plane.stride + x0;
+      stride_[ph] = plane.stride;
+      step_[ph] = std::ptrdiff_t{g_->h[static_cast<std::size_t>(g_->phases[ph].component)]} * kOut;
+    }
+  }
+
+  const Geometry* g_;
+  BlockPlace at_;
+  std::int64_t inside_cols_ = 0;  // MCUs of this row written straight through
+  std::array<std::uint8_t*, kMaxBlocksPerMcu> row_{};
+  std::array<std::ptrdiff_t, kMaxBlocksPerMcu> step_{}, stride_{};
+};
 
 // The Y plane's padding past its blocks (1/8 only): the last decoded column and row
 // repeated.
@@ -302,30 +372,31 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
   using Block = ReducedBlock<kOut>;
   constexpr int kRecord = Block::kRecordSlots;
   BitReader in(data, seg.begin);
-  BlockPlace at;
+  BlockCursor<kOut> at(g, 0);  // a kept segment's place in the MCU only; it writes nothing
   std::array<std::int64_t, kComponents> predictor{};
   Block block;
   if (seg.keep) seg.reserve(seg.expected_blocks * kRecord);
   for (std::int64_t n = 0;; ++n) {
     const std::uint64_t pos = in.position();
+    const int phase = at.where().phase;
     if (pos < seg.head_end || pos >= seg.tail_begin) {
-      (pos < seg.head_end ? seg.head : seg.tail).push_back(BlockStart{pos, n, at.phase, predictor});
+      (pos < seg.head_end ? seg.head : seg.tail).push_back(BlockStart{pos, n, phase, predictor});
     }
     if (pos >= seg.stop || n >= seg.max_blocks) {
       seg.overflowed = pos < seg.stop;
       return;
     }
-    if (!decode_at(in, g, at.phase, predictor, block)) seg.anomalies.push_back(n);
+    if (!decode_at(in, g, phase, predictor, block)) seg.anomalies.push_back(n);
     bool agreed = true;  // libjpeg's builds agree on the block's samples (jpeg_reduced_idct.hpp)
     if (!seg.keep) {
       if (n < g.total_blocks)
-        place<kOut>(g, at, [&](std::uint8_t* s, std::ptrdiff_t stride) { agreed = block.samples(s, stride); });
+        at.write([&](std::uint8_t* s, std::ptrdiff_t stride) { agreed = block.samples(s, stride); });
     } else {
       if ((n + 1) * kRecord > seg.capacity) seg.reserve(2 * seg.capacity + kRecord);
       agreed = block.keep(seg.records.get() + n * kRecord);
     }
     if (!agreed) seg.anomalies.push_back(n);
-    at.next(g);
+    at.next();
   }
 }
 
@@ -340,11 +411,11 @@ bool decode_interval(const Geometry& g, const std::uint8_t* data, std::uint64_t 
   ReducedBlock<kOut> block;
   BitReader in(data, begin);
   std::array<std::int64_t, kComponents> predictor{};
-  BlockPlace at = BlockPlace::of(g, first);
-  for (std::int64_t n = 0; n < blocks; ++n, at.next(g)) {
-    if (in.position() >= end || !decode_at(in, g, at.phase, predictor, block)) return false;
+  BlockCursor<kOut> at(g, first);
+  for (std::int64_t n = 0; n < blocks; ++n, at.next()) {
+    if (in.position() >= end || !decode_at(in, g, at.where().phase, predictor, block)) return false;
     bool agreed = true;
-    place<kOut>(g, at, [&](std::uint8_t* out, std::ptrdiff_t stride) { agreed = block.samples(out, stride); });
+    at.write([&](std::uint8_t* out, std::ptrdiff_t stride) { agreed = block.samples(out, stride); });
     if (!agreed) return false;
   }
   return ends_in_last_byte(in.position(), end);
@@ -371,6 +442,16 @@ bool decode_intervals(const Geometry& g, const RestartLayout& l, const std::vect
     }
   });
   return exact;
+}
+
+// How much longer the first segment takes per bit of data than a kept one: it writes
+// samples as it goes, where the kept ones leave that to emit_kept, which runs on all
+// threads once every segment is decoded. The extra per block is worth about 4 bits of
+// Huffman decoding at 2x2 and 1 at 1x1: with equal cuts of the 24 MP benchmark image
+// (42 bits a block) the first segment took 10% longer at 1/4 and 3% at 1/8.
+double first_segment_weight(const Geometry& g, std::uint64_t data_bits) {
+  const double write_bits = g.out == 2 ? 4 : 1;
+  return 1 + write_bits * static_cast<double>(g.total_blocks) / static_cast<double>(data_bits);
 }
 
 int record_slots(int out) {
@@ -438,84 +519,31 @@ bool join(const Geometry& g, std::vector<Segment>& segments, std::uint64_t data_
   return end != last.tail.end() && ends_in_last_byte(end->bit, data_bits);
 }
 
-// The MCUs whose blocks all lie inside the planes: [0, cols) x [0, rows). Their
-// blocks are written without clipping, at a fixed step along an MCU row.
-struct InteriorMcus {
-  std::int64_t cols = 0, rows = 0;
-};
-
-template <int kOut>
-InteriorMcus interior_mcus(const Geometry& g) {
-  InteriorMcus in{g.mcus_per_row, g.mcu_rows};
-  // Block column b = mcu_x * h + dx is inside while (b + 1) * kOut <= width.
-  const auto last = [](int samples, int offset, int per_mcu) -> std::int64_t {
-    const int last_block = samples / kOut - 1 - offset;
-    return last_block < 0 ? 0 : last_block / per_mcu + 1;
-  };
-  for (int phase = 0; phase < g.blocks_per_mcu; ++phase) {
-    const Phase& p = g.phases[static_cast<std::size_t>(phase)];
-    const auto ci = static_cast<std::size_t>(p.component);
-    in.cols = std::min(in.cols, last(g.planes[ci].width, p.dx, g.h[ci]));
-    in.rows = std::min(in.rows, last(g.planes[ci].height, p.dy, g.v[ci]));
-  }
-  return in;
-}
-
 // Own blocks [from, to) of kept segment `s` into the planes, with their true DC terms.
-// Runs of whole interior MCUs go by pointer steps: placing every block through
-// place() made this pass a third slower at 1/4 and twice as slow at 1/8 on the 24 MP
-// benchmark image. Blocks at the planes' edges and in partial MCUs go through
-// place(). False when a block's true DC term takes it where libjpeg's builds
-// disagree (jpeg_reduced_idct.hpp).
+// False when a block's true DC term takes it where libjpeg's builds disagree
+// (jpeg_reduced_idct.hpp).
 template <int kOut>
-bool emit_blocks(const Geometry& g, const InteriorMcus& interior, const Segment& s, std::int64_t from,
-                 std::int64_t to) {
+bool emit_blocks(const Geometry& g, const Segment& s, std::int64_t from, std::int64_t to) {
   using Block = ReducedBlock<kOut>;
   constexpr int kRecord = Block::kRecordSlots;
-  const int per_mcu = g.blocks_per_mcu;
   // Per phase: the DC offset of its component, wrapped to 16 bits as libjpeg stores DC
   // terms, and the component's dequantiser.
   std::array<std::uint16_t, kMaxBlocksPerMcu> offset{};
   std::array<const Dequant*, kMaxBlocksPerMcu> dequant{};
-  for (int phase = 0; phase < per_mcu; ++phase) {
+  for (int phase = 0; phase < g.blocks_per_mcu; ++phase) {
     const auto c = static_cast<std::size_t>(g.phases[static_cast<std::size_t>(phase)].component);
     offset[static_cast<std::size_t>(phase)] = static_cast<std::uint16_t>(s.dc_offset[c] & 0xFFFF);
     dequant[static_cast<std::size_t>(phase)] = &g.dequant[c];
   }
   bool agreed = true;
-  const auto emit = [&](std::int64_t n, int phase, std::uint8_t* out, std::ptrdiff_t stride) {
+  BlockCursor<kOut> at(g, s.base + from);
+  for (std::int64_t n = from; n < to; ++n, at.next()) {
     const std::int16_t* record = s.records.get() + n * kRecord;
-    const auto ph = static_cast<std::size_t>(phase);
+    const auto ph = static_cast<std::size_t>(at.where().phase);
     const auto dc = static_cast<std::int16_t>(static_cast<std::uint16_t>(Block::kept_dc(record)) + offset[ph]);
-    agreed &= Block::kept_samples(record, dc, *dequant[ph], out, stride);
-  };
-  for (std::int64_t n = from; n < to;) {
-    const BlockPlace place_n = BlockPlace::of(g, s.base + n);
-    const std::int64_t mcu_x = place_n.mcu_x, mcu_y = place_n.mcu_y;
-    const std::int64_t run = place_n.phase == 0 && mcu_y < interior.rows
-                                 ? std::min(interior.cols - mcu_x, (to - n) / per_mcu) : 0;
-    if (run <= 0) {
-      place<kOut>(g, place_n, [&](std::uint8_t* out, std::ptrdiff_t stride) { emit(n, place_n.phase, out, stride); });
-      ++n;
-      continue;
-    }
-    // A run of whole interior MCUs along row mcu_y: each phase's block at a fixed step.
-    std::array<std::uint8_t*, kMaxBlocksPerMcu> at{};
-    std::array<std::ptrdiff_t, kMaxBlocksPerMcu> step{}, stride{};
-    for (int phase_i = 0; phase_i < per_mcu; ++phase_i) {
-      const auto ph = static_cast<std::size_t>(phase_i);
-      const auto [plane, x0, y0] = origin<kOut>(g, BlockPlace{phase_i, mcu_x, mcu_y});
-      stride[ph] = plane.stride;
-      step[ph] = std::ptrdiff_t{g.h[static_cast<std::size_t>(g.phases[ph].component)]} * kOut;
-      at[ph] = plane.data + y0 * plane.stride + x0;
-    }
-    for (std::int64_t m = 0; m < run; ++m) {
-      for (int phase_i = 0; phase_i < per_mcu; ++phase_i, ++n) {
-        const auto ph = static_cast<std::size_t>(phase_i);
-        emit(n, phase_i, at[ph], stride[ph]);
-        at[ph] += step[ph];
-      }
-    }
+    at.write([&](std::uint8_t* out, std::ptrdiff_t stride) {
+      agreed &= Block::kept_samples(record, dc, *dequant[ph], out, stride);
+    });
   }
   return agreed;
 }
@@ -539,11 +567,10 @@ bool emit_kept(const Geometry& g, const std::vector<Segment>& segments, int piec
     for (std::int64_t from = s.first_true; from < s.end_true; from += size)
       work.push_back(Piece{&s, from, std::min(s.end_true, from + size)});
   }
-  const InteriorMcus interior = interior_mcus<kOut>(g);
   std::atomic<bool> agreed{true};
   parallel_tasks(static_cast<int>(work.size()), [&](int i) {
     const Piece& piece = work[static_cast<std::size_t>(i)];
-    if (!emit_blocks<kOut>(g, interior, *piece.segment, piece.from, piece.to)) agreed = false;
+    if (!emit_blocks<kOut>(g, *piece.segment, piece.from, piece.to)) agreed = false;
   });
   return agreed;
 }
@@ -576,16 +603,21 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
   const std::uint64_t data_bits = data_bytes * 8;
   if (data_bits == 0) return false;
 
-  // One segment per task, but none shorter than twice the margin. Equal sizes: the
-  // kept segments leave only the final rounding (2x2) or nothing (1x1) for later.
-  const auto n = static_cast<std::size_t>(std::clamp<std::uint64_t>(
-      data_bits / (2 * margin), 1, static_cast<std::uint64_t>(options.segments)));
+  // One segment per task, but none shorter than twice the margin. The first is the
+  // shortest, by first_segment_weight, so that all finish decoding together.
+  const double weight = first_segment_weight(g, data_bits);
+  const double most = 1 + (static_cast<double>(data_bits) / static_cast<double>(2 * margin) - 1) / weight;
+  const auto n = static_cast<std::size_t>(std::clamp<double>(std::floor(most), 1, options.segments));
   std::vector<Segment> parts(n);
   // A kept segment holds its share of the blocks plus the margin's, say twice that;
   // past it the data is not what it seemed (or far from the truth): libjpeg decides.
   const std::int64_t max_kept = 2 * g.total_blocks / static_cast<std::int64_t>(n) + 4096;
   if (static_cast<std::int64_t>(n - 1) * max_kept * record_slots(g.out) * 2 > kMaxKeptBytes) return false;
-  const auto cut = [&](std::size_t i) { return data_bytes * i / n * 8; };
+  const auto cut = [&](std::size_t i) -> std::uint64_t {
+    if (i == 0) return 0;
+    const double share = (1 + static_cast<double>(i - 1) * weight) / (1 + static_cast<double>(n - 1) * weight);
+    return static_cast<std::uint64_t>(static_cast<double>(data_bytes) * share) * 8;
+  };
   for (std::size_t i = 0; i < n; ++i) {
     Segment& s = parts[i];
     s.begin = cut(i);

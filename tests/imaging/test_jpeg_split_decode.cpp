@@ -133,7 +133,9 @@ TEST_CASE("made files: every TurboJPEG sampling, odd sizes, short segments") {
       CAPTURE(s.v);
       const Bytes jpeg = pixelmill::test::lib_encode(image, {s.h, s.v, 0});
       for (const int scale : {4, 8}) {
-        for (const int segments : {2, 3, 7}) check_exact(jpeg, scale, segments, 4096);
+        // A margin of 8192 bits: on these made pictures (up to ~160 bits a block) a
+        // segment took up to 4,823 bits to synchronise, so 4096 held only for some cuts.
+        for (const int segments : {2, 3, 7}) check_exact(jpeg, scale, segments, 8192);
       }
     }
   }
