@@ -352,29 +352,34 @@ int interpolation(Kernel kernel) {
   return cv::INTER_AREA;
 }
 
+// INTER_AREA to `target`: the fixed-point shrink where it applies (area_shrink.hpp,
+// faster), else cv::resize's.
+cv::Mat area_resize(const cv::Mat& image, cv::Size target) {
+  if (image.size() == target) return image;
+  if (auto shrunk = area_shrink(image, target)) return std::move(*shrunk);
+  cv::Mat out;
+  cv::resize(image, out, target, 0, 0, cv::INTER_AREA);
+  return out;
+}
+
 cv::Mat resize_to(const cv::Mat& image, cv::Size target, std::optional<Kernel> kernel) {
   if (image.size() == target) return image;
-  const bool area = kernel ? *kernel == Kernel::area : target.width <= image.cols && target.height <= image.rows;
-  if (area) {
-    if (auto shrunk = area_shrink(image, target)) return std::move(*shrunk);  // INTER_AREA, faster
-  }
+  if (kernel == Kernel::area) return area_resize(image, target);
   cv::Mat out;
   if (kernel) {
     cv::resize(image, out, target, 0, 0, interpolation(*kernel));
     return out;
   }
-  const bool shrink_x = target.width < image.cols, shrink_y = target.height < image.rows;
   const bool grow_x = target.width > image.cols, grow_y = target.height > image.rows;
-  if ((shrink_x || shrink_y) && (grow_x || grow_y)) {
-    // One axis shrinks, the other grows (fill): area-average the shrinking axis,
-    // then interpolate the growing one.
-    cv::Mat half;
-    const cv::Size first(shrink_x ? target.width : image.cols, shrink_y ? target.height : image.rows);
-    cv::resize(image, half, first, 0, 0, cv::INTER_AREA);
-    cv::resize(half, out, target, 0, 0, cv::INTER_CUBIC);
-  } else {
-    cv::resize(image, out, target, 0, 0, (grow_x || grow_y) ? cv::INTER_CUBIC : cv::INTER_AREA);
+  if (!grow_x && !grow_y) return area_resize(image, target);
+  if (!grow_x || !grow_y) {
+    // One axis grows, the other shrinks or stays (fill): area-average the shrinking
+    // axis, then interpolate the growing one.
+    const cv::Size first(grow_x ? image.cols : target.width, grow_y ? image.rows : target.height);
+    cv::resize(area_resize(image, first), out, target, 0, 0, cv::INTER_CUBIC);
+    return out;
   }
+  cv::resize(image, out, target, 0, 0, cv::INTER_CUBIC);
   return out;
 }
 

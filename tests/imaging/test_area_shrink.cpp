@@ -11,6 +11,7 @@
 
 #include "area_shrink.hpp"
 #include "imaging_testdata.hpp"
+#include "pixelmill/imaging/transform.hpp"
 
 using pixelmill::imaging::area_shrink;
 
@@ -112,4 +113,33 @@ TEST_CASE("area_shrink: leaves growing, whole ratios and other depths to cv::res
   CHECK_FALSE(area_shrink(noise({100, 80}, CV_32FC3), {60, 40}).has_value());
   CHECK_FALSE(area_shrink(cv::Mat(), {1, 1}).has_value());
   CHECK(area_shrink(gray, {60, 40}).has_value());  // 5/3 by 2: not whole on both axes
+}
+
+TEST_CASE("area_shrink: the transform shrinks with it, also the shrinking axis of a fill that grows the other") {
+  namespace im = pixelmill::imaging;
+  cv::theRNG().state = 11;
+  const cv::Mat image = noise({640, 480}, CV_8UC3);
+  std::vector<std::uint8_t> png;
+  REQUIRE(cv::imencode(".png", image, png));
+  const auto transformed = [&](int w, int h) {
+    im::TransformOptions options;
+    options.width = w;
+    options.height = h;
+    options.fit = im::Fit::fill;
+    options.enlarge = true;
+    options.format = im::OutputFormat::png;  // lossless: the resized pixels as they are
+    return pixelmill::test::decode(im::transform(png, options, im::SourceLimits{}));
+  };
+  // Both axes shrink: area_shrink alone.
+  CHECK(cv::norm(transformed(400, 300), *area_shrink(image, {400, 300}), cv::NORM_INF) == 0);
+  // x grows, y shrinks by 1.6: area_shrink to 640x300, then INTER_CUBIC to 800x300.
+  cv::Mat expected;
+  cv::resize(*area_shrink(image, {640, 300}), expected, {800, 300}, 0, 0, cv::INTER_CUBIC);
+  const cv::Mat fill = transformed(800, 300);
+  CHECK(cv::norm(fill, expected, cv::NORM_INF) == 0);
+  // And what cv::resize's INTER_AREA would have given differs, so the check can tell.
+  cv::Mat with_opencv;
+  cv::resize(opencv_area(image, {640, 300}), with_opencv, {800, 300}, 0, 0, cv::INTER_CUBIC);
+  CHECK(cv::norm(fill, with_opencv, cv::NORM_INF) > 0);
+  CHECK(cv::norm(fill, with_opencv, cv::NORM_INF) <= 2);
 }
