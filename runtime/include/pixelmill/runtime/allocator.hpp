@@ -24,14 +24,16 @@ struct AllocatorPolicy {
 bool tune_allocator(const AllocatorPolicy& policy = {});
 
 // Transparent huge pages for malloc's memory (glibc's tunable glibc.malloc.hugetlb=1:
-// malloc madvises its arenas and mmapped blocks MADV_HUGEPAGE). What it is for: the
+// glibc 2.36 madvises MADV_HUGEPAGE the main arena's growth, mmapped blocks and a
+// thread arena's new heap at the size it is created with, not what a heap grows by
+// later: the CPU threads' first heaps stay on 4 KiB pages). What it is for: the
 // blocks the policy above cannot keep. libjpeg's coefficient buffer for a progressive
 // JPEG is 2 bytes per sample, 36-50 MB for the benchmark's 12-16 MP photos, one array
 // per component: above glibc's mmap ceiling, or in an extra heap of a thread's arena,
-// which glibc unmaps once it is empty. So a decode maps it afresh and touches it page
-// by page.
-// With 4 KiB pages that is 10,000 page faults a decode, about 10 us each on the
-// benchmark VM; with 2 MiB pages, 25.
+// which glibc unmaps once it is empty. So a decode can map it afresh and touch it page
+// by page: the benchmark's 15.9 MP photo, sent alone again and again, faulted 7,761
+// pages a request, 96 with 2 MiB pages (about 10 us a fault on the benchmark VM).
+// Under W1's mix of photos the arenas settle: about 2 faults a request.
 struct HugePagesState {
   bool on = false;
   std::string reason;  // why on or off, for the start-up log
