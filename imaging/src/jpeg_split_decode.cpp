@@ -6,8 +6,10 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -30,6 +32,9 @@ constexpr std::size_t kPadBytes = 512;
 // The records the speculative segments keep, at most (the bound, not the usual use:
 // about half of it for two segments).
 constexpr std::int64_t kMaxKeptBytes = 96ll * 1024 * 1024;
+// How often a segment tells thieves how far it got, in blocks: they ask the one with
+// the most left (Segments::steal).
+constexpr std::int64_t kProgressBlocks = 64;
 
 // ---------------------------------------------------------------- geometry
 
@@ -341,10 +346,20 @@ struct BlockStart {
 struct Segment {
   // Set before decoding: the first bit; block starts are kept below `head_end` (for the
   // previous segment to meet) and from `tail_begin` on (to meet the next one); no
-  // block starts at or after `stop`.
-  std::uint64_t begin = 0, head_end = 0, tail_begin = 0, stop = 0;
+  // block starts at or after `stop`. `share_end`: where its true part is to end, the
+  // next one's begin (Shares::end_share). The segment's own thread moves the last
+  // three earlier when it hands the rest of its share to a thief (Shares::answer).
+  std::uint64_t begin = 0, head_end = 0, tail_begin = 0, stop = 0, share_end = 0;
   std::int64_t max_blocks = 0, expected_blocks = 0;
   bool keep = false;  // keep records (ReducedBlock::keep) instead of writing samples: all but the first
+  // A thief's request (Segments::steal): `asked` is what the decoding loop polls; the
+  // rest is under `mutex`. `progress`: the bit reached, every kProgressBlocks blocks.
+  std::atomic<bool> asked{false};
+  std::atomic<std::uint64_t> progress{0};
+  std::mutex mutex;
+  std::condition_variable answered;
+  bool running = false, has_answer = false;
+  std::uint64_t given = 0, given_end = 0;  // the cut handed over (0: none) and the share end it had
   // Results.
   std::vector<BlockStart> head, tail;
   std::vector<std::int64_t> anomalies;  // own indexes of blocks that decoded badly
@@ -365,10 +380,61 @@ struct Segment {
   }
 };
 
+// How segments' shares end, for the cuts made up front and those made for a thief.
+struct Shares {
+  // A segment hands over the second half of what it has left when that is at least this
+  // many margins: less, and the extra margin and sync cost about what it saves.
+  static constexpr std::uint64_t kStealMargins = 4;
+  std::uint64_t data_bits = 0, margin = 0;
+
+  // Where the share of `s` ends: it keeps block starts from there on and decodes a
+  // margin further, to meet the next segment; the last one decodes to the data's end
+  // (block total_blocks starts within its last byte).
+  void end_share(Segment& s, std::uint64_t share_end) const {
+    s.share_end = share_end;
+    const bool last = share_end >= data_bits;
+    s.tail_begin = last ? (data_bits >= 7 ? data_bits - 7 : 0) : share_end;
+    s.stop = last ? data_bits : std::min(data_bits, share_end + margin);
+  }
+
+  // A running segment, at bit `pos`, answers a thief: the middle of what it has left
+  // becomes its new share end and the thief's begin. The cut is at least two margins
+  // ahead of `pos`, so both still meet in the margin.
+  void answer(Segment& s, std::uint64_t pos) const {
+    const std::lock_guard lock(s.mutex);
+    s.given = 0;
+    if (s.share_end > pos && s.share_end - pos >= kStealMargins * margin) {
+      s.given = (pos + (s.share_end - pos) / 2) / 8 * 8;
+      s.given_end = s.share_end;
+      end_share(s, s.given);
+    }
+    s.has_answer = true;
+    s.asked = false;
+    s.answered.notify_one();
+  }
+
+  // Around a segment's decode: a thief asks only running segments, and one that stops
+  // running answers a request it has not answered yet with nothing.
+  static void start(Segment& s) {
+    const std::lock_guard lock(s.mutex);
+    s.running = true;
+  }
+  static void finish(Segment& s) {
+    const std::lock_guard lock(s.mutex);
+    s.running = false;
+    if (s.asked) {
+      s.given = 0;
+      s.has_answer = true;
+      s.asked = false;
+      s.answered.notify_one();
+    }
+  }
+};
+
 // Decodes one segment: the first writes samples as it goes (it is true from its first
 // bit), the others keep a record per block until their DC offsets are known.
 template <int kOut>
-void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
+void decode_segment(const Geometry& g, const std::uint8_t* data, const Shares& shares, Segment& seg) {
   using Block = ReducedBlock<kOut>;
   constexpr int kRecord = Block::kRecordSlots;
   BitReader in(data, seg.begin);
@@ -378,6 +444,9 @@ void decode_segment(const Geometry& g, const std::uint8_t* data, Segment& seg) {
   if (seg.keep) seg.reserve(seg.expected_blocks * kRecord);
   for (std::int64_t n = 0;; ++n) {
     const std::uint64_t pos = in.position();
+    if (n % kProgressBlocks == 0) seg.progress.store(pos, std::memory_order_relaxed);
+    if (seg.asked.load(std::memory_order_relaxed)) [[unlikely]]
+      shares.answer(seg, pos);
     const int phase = at.where().phase;
     if (pos < seg.head_end || pos >= seg.tail_begin) {
       (pos < seg.head_end ? seg.head : seg.tail).push_back(BlockStart{pos, n, phase, predictor});
@@ -488,13 +557,13 @@ bool clean_between(const Segment& s, std::int64_t from, std::int64_t to) {
 // Joins the decoded segments: where each became true, its global block numbers and
 // DC offsets. False when one never met the truth, or the true decode hit something
 // libjpeg would warn about, or the data does not end where the last block does.
-bool join(const Geometry& g, std::vector<Segment>& segments, std::uint64_t data_bits, SplitDecodeStats* stats) {
-  Segment& first = segments.front();
+bool join(const Geometry& g, const std::vector<Segment*>& segments, std::uint64_t data_bits, SplitDecodeStats* stats) {
+  Segment& first = *segments.front();
   first.base = 0;
   first.first_true = 0;
   for (std::size_t i = 1; i < segments.size(); ++i) {
-    Segment& a = segments[i - 1];
-    Segment& b = segments[i];
+    Segment& a = *segments[i - 1];
+    Segment& b = *segments[i];
     const BlockStart* at_a = nullptr;
     const BlockStart* at_b = nullptr;
     if (a.overflowed || !meet(a, b, at_a, at_b)) return false;
@@ -510,7 +579,7 @@ bool join(const Geometry& g, std::vector<Segment>& segments, std::uint64_t data_
   }
   // The last segment ends with the image: block total_blocks starts (the data ends)
   // within the last byte, with nothing left over.
-  Segment& last = segments.back();
+  Segment& last = *segments.back();
   last.end_true = g.total_blocks - last.base;
   if (last.overflowed || last.end_true <= last.first_true || !clean_between(last, last.first_true, last.end_true))
     return false;
@@ -552,20 +621,20 @@ bool emit_blocks(const Geometry& g, const Segment& s, std::int64_t from, std::in
 // of about equal size on all threads. False when a block's true DC term takes it where
 // libjpeg's builds disagree (jpeg_reduced_idct.hpp).
 template <int kOut>
-bool emit_kept(const Geometry& g, const std::vector<Segment>& segments, int pieces) {
+bool emit_kept(const Geometry& g, const std::vector<Segment*>& segments, int pieces) {
   struct Piece {
     const Segment* segment;
     std::int64_t from, to;  // own block indexes
   };
   std::vector<Piece> work;
   std::int64_t total = 0;
-  for (const Segment& s : segments)
-    if (s.keep) total += s.end_true - s.first_true;
+  for (const Segment* s : segments)
+    if (s->keep) total += s->end_true - s->first_true;
   const std::int64_t size = std::max<std::int64_t>(4096, (total + pieces - 1) / std::max(1, pieces));
-  for (const Segment& s : segments) {
-    if (!s.keep) continue;
-    for (std::int64_t from = s.first_true; from < s.end_true; from += size)
-      work.push_back(Piece{&s, from, std::min(s.end_true, from + size)});
+  for (const Segment* s : segments) {
+    if (!s->keep) continue;
+    for (std::int64_t from = s->first_true; from < s->end_true; from += size)
+      work.push_back(Piece{s, from, std::min(s->end_true, from + size)});
   }
   std::atomic<bool> agreed{true};
   parallel_tasks(static_cast<int>(work.size()), [&](int i) {
@@ -574,6 +643,86 @@ bool emit_kept(const Geometry& g, const std::vector<Segment>& segments, int piec
   });
   return agreed;
 }
+
+// The segments of one speculative decode: cut up front, one per task, and split again
+// while they run by tasks that finished early (steal). One core of a shared host can
+// run slower than the other for seconds, and fixed pieces finish with the slower core.
+class Segments {
+ public:
+  // `first`: the first segment's weight (first_segment_weight); `most_kept`: how many
+  // kept segments the record budget allows.
+  Segments(const Geometry& g, const Shares& shares, std::size_t n, double first, std::int64_t max_kept,
+           std::size_t most_kept)
+      : g_(g), shares_(shares), max_kept_(max_kept), parts_(std::clamp<std::size_t>(most_kept + 1, n, 3 * n)),
+        used_(n) {
+    const std::uint64_t data_bytes = shares.data_bits / 8;
+    const auto cut = [&](std::size_t i) -> std::uint64_t {
+      if (i == 0) return 0;
+      const double share = (1 + static_cast<double>(i - 1) * first) / (1 + static_cast<double>(n - 1) * first);
+      return static_cast<std::uint64_t>(static_cast<double>(data_bytes) * share) * 8;
+    };
+    for (std::size_t i = 0; i < n; ++i) place(parts_[i], cut(i), i + 1 == n ? shares.data_bits : cut(i + 1), i > 0);
+  }
+
+  Segment& operator[](std::size_t i) { return parts_[i]; }
+
+  // Asks the running segment with the most left of its share for the second half of
+  // it (Shares::answer) and returns the new segment that takes it over; nullptr when
+  // that one had too little left, none runs, or the record budget is spent. One thief
+  // at a time; the segment answers within a block, or when it stops.
+  Segment* steal() {
+    const std::lock_guard lock(mutex_);
+    if (used_ == parts_.size()) return nullptr;
+    Segment* victim = nullptr;
+    std::uint64_t most = 0;
+    for (std::size_t i = 0; i < used_; ++i) {
+      Segment& s = parts_[i];
+      const std::lock_guard running(s.mutex);
+      const std::uint64_t at = s.progress.load(std::memory_order_relaxed);
+      if (s.running && s.share_end > at && s.share_end - at > most) victim = &s, most = s.share_end - at;
+    }
+    if (victim == nullptr || most < Shares::kStealMargins * shares_.margin) return nullptr;
+    std::unique_lock answer(victim->mutex);
+    if (!victim->running) return nullptr;
+    victim->has_answer = false;
+    victim->asked = true;
+    victim->answered.wait(answer, [&] { return victim->has_answer; });
+    if (victim->given == 0) return nullptr;
+    Segment& thief = parts_[used_++];
+    place(thief, victim->given, victim->given_end, true);
+    return &thief;
+  }
+
+  // The segments in bit order, for join() and emit_kept(), once all have run.
+  std::vector<Segment*> in_order() {
+    std::vector<Segment*> order;
+    for (std::size_t i = 0; i < used_; ++i) order.push_back(&parts_[i]);
+    std::sort(order.begin(), order.end(), [](const Segment* a, const Segment* b) { return a->begin < b->begin; });
+    return order;
+  }
+
+ private:
+  // Sets up `s` for the data from `begin` to `share_end`; the first segment (not
+  // `keep`) is true from its first bit and writes samples.
+  void place(Segment& s, std::uint64_t begin, std::uint64_t share_end, bool keep) {
+    s.begin = begin;
+    s.keep = keep;
+    s.head_end = keep ? begin + shares_.margin : 0;
+    s.progress = begin;
+    shares_.end_share(s, share_end);
+    s.max_blocks = keep ? max_kept_ : g_.total_blocks + 1;
+    const auto span = static_cast<std::int64_t>(s.stop - begin);
+    s.expected_blocks = std::min<std::int64_t>(
+        s.max_blocks, g_.total_blocks * span / static_cast<std::int64_t>(shares_.data_bits) + 1024);
+  }
+
+  const Geometry& g_;
+  const Shares shares_;
+  std::int64_t max_kept_;
+  std::vector<Segment> parts_;  // sized once: steal() fills the rest in place
+  std::size_t used_;
+  std::mutex mutex_;
+};
 
 }  // namespace
 
@@ -608,35 +757,35 @@ bool decode_split_into(Bytes jpeg, const RestartLayout& layout, int scale, int s
   const double weight = first_segment_weight(g, data_bits);
   const double most = 1 + (static_cast<double>(data_bits) / static_cast<double>(2 * margin) - 1) / weight;
   const auto n = static_cast<std::size_t>(std::clamp<double>(std::floor(most), 1, options.segments));
-  std::vector<Segment> parts(n);
   // A kept segment holds its share of the blocks plus the margin's, say twice that;
   // past it the data is not what it seemed (or far from the truth): libjpeg decides.
   const std::int64_t max_kept = 2 * g.total_blocks / static_cast<std::int64_t>(n) + 4096;
-  if (static_cast<std::int64_t>(n - 1) * max_kept * record_slots(g.out) * 2 > kMaxKeptBytes) return false;
-  const auto cut = [&](std::size_t i) -> std::uint64_t {
-    if (i == 0) return 0;
-    const double share = (1 + static_cast<double>(i - 1) * weight) / (1 + static_cast<double>(n - 1) * weight);
-    return static_cast<std::uint64_t>(static_cast<double>(data_bytes) * share) * 8;
-  };
-  for (std::size_t i = 0; i < n; ++i) {
-    Segment& s = parts[i];
-    s.begin = cut(i);
-    s.keep = i > 0;
-    s.head_end = s.keep ? s.begin + margin : 0;
-    const bool last = i + 1 == n;
-    const std::uint64_t next = last ? data_bits : cut(i + 1);
-    s.tail_begin = last ? (data_bits >= 7 ? data_bits - 7 : 0) : next;
-    s.stop = last ? data_bits : std::min(data_bits, next + margin);
-    s.max_blocks = s.keep ? max_kept : g.total_blocks + 1;
-    s.expected_blocks = std::min<std::int64_t>(
-        s.max_blocks, g.total_blocks * static_cast<std::int64_t>(s.stop - s.begin) / static_cast<std::int64_t>(data_bits) + 1024);
-  }
+  const std::int64_t kept_bytes = max_kept * record_slots(g.out) * 2;
+  if (static_cast<std::int64_t>(n - 1) * kept_bytes > kMaxKeptBytes) return false;
+  const Shares shares{data_bits, margin};
+  Segments parts(g, shares, n, weight, max_kept, static_cast<std::size_t>(kMaxKeptBytes / kept_bytes));
   const auto decode = [&](auto out) {
     constexpr int kOut = decltype(out)::value;
-    parallel_tasks(static_cast<int>(n), [&](int i) { decode_segment<kOut>(g, data.data(), parts[static_cast<std::size_t>(i)]); });
-    if (stats != nullptr) *stats = SplitDecodeStats{static_cast<int>(n), {}};
-    if (!join(g, parts, data_bits, stats)) return false;
-    return emit_kept<kOut>(g, parts, 2 * cv::getNumThreads());
+    const auto run = [&](Segment& s) {
+      Shares::start(s);
+      // Whatever happens, a thief waiting for this segment's answer gets one.
+      struct Finish {
+        Segment& s;
+        ~Finish() { Shares::finish(s); }
+      } finish{s};
+      decode_segment<kOut>(g, data.data(), shares, s);
+    };
+    parallel_tasks(static_cast<int>(n), [&](int i) {
+      run(parts[static_cast<std::size_t>(i)]);
+      if (n > 1 && options.steal) {
+        while (Segment* stolen = parts.steal()) run(*stolen);
+      }
+    });
+    const std::vector<Segment*> order = parts.in_order();
+    const auto count = static_cast<int>(order.size());
+    if (stats != nullptr) *stats = SplitDecodeStats{count, {}, count - static_cast<int>(n)};
+    if (!join(g, order, data_bits, stats)) return false;
+    return emit_kept<kOut>(g, order, 2 * cv::getNumThreads());
   };
   const bool done = g.out == 2 ? decode(std::integral_constant<int, 2>{}) : decode(std::integral_constant<int, 1>{});
   if (!done) return false;

@@ -13,16 +13,19 @@
 // entropy-coded data, guessing that a block starts there, decodes garbage for a while
 // and then, with high probability, lands on a true block start in the right place of
 // its MCU; from there on its output equals the true decoder's (speculative,
-// self-synchronising decoding: Klein & Wiseman 2003; Weißenberger & Schmidt 2021).
-// The data (unstuffed) is cut into equal segments, one per task. Segment 0 starts
-// where the scan starts, so it is true from its first bit. Every segment decodes past
-// its end into the next one by a margin, and records the bit position, place in the
-// MCU and DC predictors at each block start near its beginning and in that margin.
-// The first position both record with the same place in the MCU is where the next
-// segment became true: the state at a block start is exactly (bit position, place in
-// the MCU, DC predictors), and the predictors only add a per-component offset to the
-// DC values, which is known there. So each block comes from the one segment that
-// decoded it truly, and the result is exact: the tests compare every plane with
+// self-synchronising decoding: Klein & Wiseman 2003; Weißenberger & Schmidt 2021). The
+// data (unstuffed) is cut into segments, one per task. A task that finishes early asks
+// the running segment with the most left for the second half of it, which that segment
+// hands over at its next block: one core of a shared host can run slower than the
+// other for seconds, and fixed pieces would finish with the slower one. Segment 0
+// starts where the scan starts, so it is true from its first bit. Every segment
+// decodes past its end into the next one by a margin, and records the bit position,
+// place in the MCU and DC predictors at each block start near its beginning and in
+// that margin. The first position both record with the same place in the MCU is where
+// the next segment became true: the state at a block start is exactly (bit position,
+// place in the MCU, DC predictors), and the predictors only add a per-component offset
+// to the DC values, which is known there. So each block comes from the one segment
+// that decoded it truly, and the result is exact: the tests compare every plane with
 // TurboJPEG's, bit for bit.
 //
 // Segment 0 writes samples as it goes; the others keep a record per block until their
@@ -57,6 +60,11 @@ struct SplitDecodeOptions {
   // How far each segment decodes into the next one (and keeps block starts at its own
   // beginning) to meet it. Segments are never shorter than twice this.
   std::uint64_t sync_margin_bits = 16 * 1024 * 8;
+  // Without restart markers: a task that finishes early takes over the second half of
+  // what a running segment has left (decode_split_into's Segments), so a slower core
+  // does not hold the others up. False: the cuts made up front only, at positions that
+  // do not depend on timing (the tests of tight margins).
+  bool steal = true;
 };
 
 // What a split decode did, for the tests and the benchmark.
@@ -65,6 +73,9 @@ struct SplitDecodeStats {
   // Per segment after the first: bits from its start to the block start where it
   // became true (none with restart markers).
   std::vector<std::int64_t> sync_bits;
+  // Segments split off running ones by tasks that finished early (counted in
+  // `segments` too).
+  int stolen = 0;
 };
 
 // Decodes `jpeg` (`layout` from scan_layout(jpeg)) at 1/`scale` (4 or 8; false for
