@@ -402,15 +402,13 @@ struct Shares {
   // ahead of `pos`, so both still meet in the margin.
   void answer(Segment& s, std::uint64_t pos) const {
     const std::lock_guard lock(s.mutex);
-    s.given = 0;
+    std::uint64_t cut = 0;
     if (s.share_end > pos && s.share_end - pos >= kStealMargins * margin) {
-      s.given = (pos + (s.share_end - pos) / 2) / 8 * 8;
+      cut = (pos + (s.share_end - pos) / 2) / 8 * 8;
       s.given_end = s.share_end;
-      end_share(s, s.given);
+      end_share(s, cut);
     }
-    s.has_answer = true;
-    s.asked = false;
-    s.answered.notify_one();
+    reply(s, cut);
   }
 
   // Around a segment's decode: a thief asks only running segments, and one that stops
@@ -422,12 +420,16 @@ struct Shares {
   static void finish(Segment& s) {
     const std::lock_guard lock(s.mutex);
     s.running = false;
-    if (s.asked) {
-      s.given = 0;
-      s.has_answer = true;
-      s.asked = false;
-      s.answered.notify_one();
-    }
+    if (s.asked) reply(s, 0);
+  }
+
+ private:
+  // The answer to the open request, under the segment's mutex: `cut` (0: nothing).
+  static void reply(Segment& s, std::uint64_t cut) {
+    s.given = cut;
+    s.has_answer = true;
+    s.asked = false;
+    s.answered.notify_one();
   }
 };
 
